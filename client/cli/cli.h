@@ -1,0 +1,77 @@
+/*
+ * The opsbus CLI: shared pieces of its commands. Options are taken out of
+ * the argument list by name (so global and command options may come in
+ * any order); what is left must be the command's positional arguments.
+ */
+#ifndef OPSBUS_CLI_H
+#define OPSBUS_CLI_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "opsbus.h"
+
+#define CLI_PB_STR(s) ((char *) (uintptr_t) (s))
+
+struct cli_args {
+	int    argc;
+	char **argv;
+};
+
+struct cli {
+	struct opsbus_client *client;
+	bool                  json;
+	/* The args after the command words. */
+	struct cli_args args;
+};
+
+/*
+ * Removes "--name VALUE" or "--name=VALUE" from args and returns VALUE, or
+ * NULL when absent. A --name without a value exits with status 2.
+ */
+const char *cli_take(struct cli_args *args, const char *name);
+/* Removes every occurrence; returns how many values were written. */
+int cli_take_all(struct cli_args *args, const char *name, const char **out,
+    int max);
+/* Removes a flag "--name"; returns whether it was there. */
+bool cli_flag(struct cli_args *args, const char *name);
+/* Parses an integer option value in [lo, hi] or exits with status 2. */
+long cli_int(const char *name, const char *value, long lo, long hi);
+/*
+ * Checks that only `positional` arguments remain (exits 2 naming an unknown
+ * option otherwise) and returns the i-th of them, or NULL.
+ */
+const char *cli_positional(struct cli_args *args, int i);
+void        cli_done(struct cli_args *args, int max_positional);
+
+/* Prints a usage error and exits with status 2. */
+void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
+__attribute__((noreturn));
+
+/*
+ * Calls method and returns the answer, or prints the error
+ * ("opsbus: JOB_NOT_FOUND: no job ... (correlation id ...)") on stderr and
+ * returns NULL.
+ */
+ProtobufCMessage *cli_call(struct cli *cli, const char *method,
+    const ProtobufCMessage *in, const ProtobufCMessageDescriptor *out_desc);
+
+/* Prints m as proto3 JSON (with defaults) followed by a newline. */
+void cli_print_json(const ProtobufCMessage *m);
+
+/* Reads a value given as text, @file or - (stdin). Caller frees. */
+char *cli_read_value(const char *value);
+
+/* Table output: a header row, then rows, columns padded to fit. */
+struct cli_table;
+struct cli_table *cli_table_new(int ncols, const char *const *headers);
+void cli_table_add(struct cli_table *t, const char *const *cells);
+void cli_table_print(struct cli_table *t, FILE *f);
+
+/* The commands; each returns the exit status. */
+int cmd_health(struct cli *cli);
+int cmd_jobs(struct cli *cli, const char *sub);
+int cmd_keys(struct cli *cli, const char *sub);
+
+#endif

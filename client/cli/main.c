@@ -1,0 +1,116 @@
+/*
+ * opsbus: the command line client. Global options (--url, --api-key,
+ * --operator, --timeout, --json) may stand anywhere; the first words name
+ * the command. Exit status: 0 success, 1 the server refused or could not be
+ * reached (the error code and message on stderr), 2 a usage error.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: opsbus [global options] COMMAND [options]\n"
+	    "\n"
+	    "Global options (also from the environment):\n"
+	    "  --url URL          opsbusd RPC address (OPSBUS_URL; default "
+	    "tcp://127.0.0.1:7470)\n"
+	    "  --api-key KEY      API key (OPSBUS_API_KEY)\n"
+	    "  --operator ID      operator identity for audited actions "
+	    "(OPSBUS_OPERATOR)\n"
+	    "  --timeout MS       deadline of each call (default 30000)\n"
+	    "  --json             print answers as JSON (proto3 mapping)\n"
+	    "\n"
+	    "Commands:\n"
+	    "  health                          server and database status\n"
+	    "  jobs create --queue Q [--tenant T] [--target X] [--kind K] "
+	    "[--subject S]\n"
+	    "              [--payload JSON|@FILE|-] [--idempotency-key K]\n"
+	    "              [--max-attempts N] [--run-at RFC3339] "
+	    "[--priority N]\n"
+	    "  jobs get ID [--attempts] [--timeline]\n"
+	    "  jobs list [--state S]... [--queue Q] [--target X] [--tenant T]\n"
+	    "            [--limit 1..100] [--page-token TOKEN]\n"
+	    "  keys create --identity ID --role viewer|worker|operator|admin "
+	    "[--tenant T]\n"
+	    "  keys list\n"
+	    "  keys revoke ID\n");
+}
+
+static const char *
+env_or(const char *value, const char *env)
+{
+	const char *e;
+
+	if (value != NULL) {
+		return (value);
+	}
+	e = getenv(env);
+	return (e != NULL && e[0] != '\0') ? e : NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli                  cli;
+	struct opsbus_client_config cfg;
+	struct opsbus_status        st;
+	const char                 *timeout;
+	const char                 *cmd, *sub;
+	int                         rv;
+
+	memset(&cli, 0, sizeof(cli));
+	memset(&cfg, 0, sizeof(cfg));
+	cli.args.argc = argc - 1;
+	cli.args.argv = argv + 1;
+	if (cli_flag(&cli.args, "--help") || cli_flag(&cli.args, "-h") ||
+	    argc < 2) {
+		usage(argc < 2 ? stderr : stdout);
+		return (argc < 2 ? 2 : 0);
+	}
+	cfg.url               = env_or(cli_take(&cli.args, "--url"), "OPSBUS_URL");
+	cfg.api_key           = env_or(cli_take(&cli.args, "--api-key"),
+	              "OPSBUS_API_KEY");
+	cfg.operator_identity = env_or(cli_take(&cli.args, "--operator"),
+	    "OPSBUS_OPERATOR");
+	if ((timeout = cli_take(&cli.args, "--timeout")) != NULL) {
+		cfg.timeout_ms = (uint32_t) cli_int("--timeout", timeout, 1,
+		    300000);
+	}
+	cli.json = cli_flag(&cli.args, "--json");
+	if (cli.args.argc < 1 || cli.args.argv[0][0] == '-') {
+		cli_usage_error("no command given");
+	}
+	cmd = cli.args.argv[0];
+	cli.args.argc--;
+	cli.args.argv++;
+	sub = NULL;
+	if (strcmp(cmd, "health") != 0) {
+		if (cli.args.argc < 1 || cli.args.argv[0][0] == '-') {
+			cli_usage_error("%s needs a subcommand", cmd);
+		}
+		sub = cli.args.argv[0];
+		cli.args.argc--;
+		cli.args.argv++;
+	}
+	if (strcmp(cmd, "health") != 0 && strcmp(cmd, "jobs") != 0 &&
+	    strcmp(cmd, "keys") != 0) {
+		cli_usage_error("unknown command \"%s\"", cmd);
+	}
+	if (opsbus_client_open(&cfg, &cli.client, &st) != 0) {
+		fprintf(stderr, "opsbus: %s: %s\n", st.error_code, st.message);
+		return (1);
+	}
+	if (strcmp(cmd, "health") == 0) {
+		rv = cmd_health(&cli);
+	} else if (strcmp(cmd, "jobs") == 0) {
+		rv = cmd_jobs(&cli, sub);
+	} else {
+		rv = cmd_keys(&cli, sub);
+	}
+	opsbus_client_close(cli.client);
+	return (rv);
+}

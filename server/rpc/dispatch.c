@@ -1,0 +1,467 @@
+/*
+ * The dispatcher: the generic checks every call passes before its handler
+ * (Redis's command table shape), the transaction around the handler, and
+ * the single place where errors turn into RpcResponse values.
+ */
+#include "rpc/dispatch.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <uuid/uuid.h>
+
+#include "log.h"
+#include "opsbus/v1/rpc.pb-c.h"
+#include "store/db.h"
+#include "wirecheck.h"
+
+/* How often a call that lost a serialization race is run again. */
+#define DISPATCH_CONFLICT_RETRIES 3
+
+static const struct db_stmt stmt_reply_get = {"dispatch_reply_get",
+    "SELECT response FROM request_replies WHERE request_id = $1"};
+static const struct db_stmt stmt_reply_put = {"dispatch_reply_put",
+    "INSERT INTO request_replies (request_id, method, response) "
+    "VALUES ($1, $2, decode($3, 'hex')) ON CONFLICT DO NOTHING"};
+
+/* The state of one dispatch, so the steps below stay small. */
+struct dispatch {
+	const struct rpc_dispatcher *d;
+	struct db                   *db;
+	struct arena                *a;
+	Opsbus__V1__RpcRequest      *req;
+	const struct rpc_method     *method;
+	struct principal             who;
+	const char                  *correlation_id;
+	const char                  *api_key;
+	const char                  *operator_identity;
+	const char                  *reply_key;
+	uint32_t                     timeout_ms;
+	opsbus_err                   err;
+	const char                  *message;
+	uint8_t                     *body;
+	size_t                       body_len;
+};
+
+static opsbus_err
+fail(struct dispatch *x, opsbus_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static opsbus_err
+fail(struct dispatch *x, opsbus_err err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	x->message = arena_vprintf(x->a, fmt, ap);
+	va_end(ap);
+	x->err = err;
+	return (err);
+}
+
+static const char *
+metadata_get(const Opsbus__V1__RpcRequest *req, const char *key)
+{
+	for (size_t i = 0; i < req->n_metadata; i++) {
+		if (strcasecmp(req->metadata[i]->key, key) == 0) {
+			return (req->metadata[i]->value);
+		}
+	}
+	return (NULL);
+}
+
+/* A correlation id a client gives is kept if it is short and plain. */
+static bool
+correlation_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 128) {
+		return (false);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!isalnum((unsigned char) s[i]) && strchr("._:-", s[i]) == NULL) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+static const char *
+new_uuid(struct arena *a)
+{
+	uuid_t u;
+	char  *s = arena_alloc(a, 37);
+
+	uuid_generate_random(u);
+	if (s != NULL) {
+		uuid_unparse_lower(u, s);
+	}
+	return (s);
+}
+
+/* Reads the envelope: size, wire check, decode, method, metadata. */
+static opsbus_err
+read_envelope(struct dispatch *x, const uint8_t *buf, size_t len)
+{
+	char        where[128];
+	const char *v;
+	opsbus_err  err;
+
+	if (len > x->d->max_request) {
+		return (fail(x, OPSBUS_E_MESSAGE_TOO_LARGE,
+		    "the request is %zu bytes; the limit is %zu", len,
+		    x->d->max_request));
+	}
+	err = wirecheck_message(&opsbus__v1__rpc_request__descriptor, buf,
+	    len, WIRECHECK_MAX_DEPTH, where, sizeof(where));
+	if (err != OPSBUS_E_OK) {
+		return (fail(x, err, "the RpcRequest envelope is invalid (%s)",
+		    where));
+	}
+	x->req = opsbus__v1__rpc_request__unpack(&x->a->pb, len, buf);
+	if (x->req == NULL) {
+		return (fail(x, OPSBUS_E_MALFORMED_MESSAGE,
+		    "the request is not an RpcRequest"));
+	}
+	v = metadata_get(x->req, "x-correlation-id");
+	x->correlation_id = (v != NULL && correlation_ok(v)) ? v : new_uuid(x->a);
+	if ((v = metadata_get(x->req, "x-api-key")) != NULL && v[0] != '\0') {
+		x->api_key = v;
+	} else if ((v = metadata_get(x->req, "authorization")) != NULL) {
+		if (strncasecmp(v, "Bearer ", 7) != 0) {
+			return (fail(x, OPSBUS_E_UNAUTHORIZED,
+			    "authorization must be \"Bearer <key>\""));
+		}
+		x->api_key = v + 7;
+	}
+	x->operator_identity = metadata_get(x->req, "x-operator-identity");
+	x->timeout_ms = x->req->timeout_ms != 0 ? x->req->timeout_ms
+	                                        : x->d->default_timeout_ms;
+	if (x->timeout_ms > x->d->max_timeout_ms) {
+		x->timeout_ms = x->d->max_timeout_ms;
+	}
+	x->method = rpc_methods_find(x->d->methods, x->req->method);
+	if (x->method == NULL) {
+		return (fail(x, OPSBUS_E_UNKNOWN_METHOD,
+		    "no method \"%.200s\" (names look like "
+		    "\"opsbus.v1.JobService/CreateJob\")",
+		    x->req->method));
+	}
+	return (OPSBUS_E_OK);
+}
+
+static opsbus_err
+authenticate(struct dispatch *x)
+{
+	const struct service_method *impl = x->method->impl;
+	opsbus_err                   err;
+
+	if (impl->perm == PERM_PUBLIC && x->api_key == NULL) {
+		snprintf(x->who.identity, sizeof(x->who.identity), "anonymous");
+		x->who.anonymous = true;
+		return (OPSBUS_E_OK);
+	}
+	err = auth_resolve(x->d->auth, x->db, x->api_key, &x->who);
+	if (err == OPSBUS_E_UNAUTHORIZED) {
+		return (fail(x, err,
+		    x->api_key == NULL
+		        ? "an API key is required (x-api-key or authorization: "
+		          "Bearer)"
+		        : "the API key is not valid"));
+	}
+	if (err != OPSBUS_E_OK) {
+		return (fail(x, err, "cannot check the API key: %s",
+		    opsbus_err_text(err)));
+	}
+	if (!role_allows(x->who.role, impl->perm)) {
+		return (fail(x, OPSBUS_E_PERMISSION_DENIED,
+		    "role %s may not call %s", role_name(x->who.role),
+		    x->method->name));
+	}
+	if (x->operator_identity == NULL || x->operator_identity[0] == '\0' ||
+	    strlen(x->operator_identity) > 128) {
+		x->operator_identity = x->who.identity;
+	}
+	return (OPSBUS_E_OK);
+}
+
+static opsbus_err
+read_input(struct dispatch *x, ProtobufCMessage **in)
+{
+	const ProtobufCMessageDescriptor *desc = x->method->desc->input;
+	char                              where[128];
+	opsbus_err                        err;
+
+	err = wirecheck_message(desc, x->req->body.data, x->req->body.len,
+	    WIRECHECK_MAX_DEPTH, where, sizeof(where));
+	if (err != OPSBUS_E_OK) {
+		return (fail(x, err, "the %s body is invalid (%s)",
+		    desc->short_name, where));
+	}
+	*in = protobuf_c_message_unpack(
+	    desc, &x->a->pb, x->req->body.len, x->req->body.data);
+	if (*in == NULL) {
+		return (fail(x, OPSBUS_E_MALFORMED_MESSAGE,
+		    "the body is not a valid %s", desc->short_name));
+	}
+	return (OPSBUS_E_OK);
+}
+
+static char *
+to_hex(struct arena *a, const uint8_t *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	char             *s        = arena_alloc(a, n * 2 + 1);
+
+	if (s == NULL) {
+		return (NULL);
+	}
+	for (size_t i = 0; i < n; i++) {
+		s[2 * i]     = digits[p[i] >> 4];
+		s[2 * i + 1] = digits[p[i] & 15];
+	}
+	s[n * 2] = '\0';
+	return (s);
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9') {
+		return (c - '0');
+	}
+	return (tolower((unsigned char) c) - 'a' + 10);
+}
+
+/*
+ * Looks for the stored reply of an earlier run of this request id. Returns
+ * true and sets x->body (the whole packed RpcResponse) when found.
+ */
+static bool
+stored_reply(struct dispatch *x)
+{
+	struct db_rows *rows;
+	const char     *p[1] = {x->reply_key};
+	const char     *hex;
+	size_t          n;
+
+	if (db_exec(x->db, &stmt_reply_get, 1, p, &rows) != OPSBUS_E_OK) {
+		return (false);
+	}
+	if (db_rows_count(rows) != 1) {
+		db_rows_free(rows);
+		return (false);
+	}
+	/* bytea in text form: "\x" then hex digits. */
+	hex = db_rows_get(rows, 0, 0) + 2;
+	n   = strlen(hex) / 2;
+	x->body = arena_alloc(x->a, n > 0 ? n : 1);
+	for (size_t i = 0; x->body != NULL && i < n; i++) {
+		x->body[i] = (uint8_t) (hexval(hex[2 * i]) << 4 |
+		    hexval(hex[2 * i + 1]));
+	}
+	x->body_len = n;
+	db_rows_free(rows);
+	return (x->body != NULL);
+}
+
+static uint8_t *
+pack_response(struct arena *a, const Opsbus__V1__RpcResponse *resp, size_t *len)
+{
+	uint8_t *buf;
+
+	*len = opsbus__v1__rpc_response__get_packed_size(resp);
+	buf  = arena_alloc(a, *len > 0 ? *len : 1);
+	if (buf != NULL) {
+		opsbus__v1__rpc_response__pack(resp, buf);
+	}
+	return (buf);
+}
+
+/* Packs a successful RpcResponse around out into x->body. */
+static opsbus_err
+pack_ok(struct dispatch *x, const ProtobufCMessage *out)
+{
+	Opsbus__V1__RpcResponse resp = OPSBUS__V1__RPC_RESPONSE__INIT;
+	size_t                  n    = protobuf_c_message_get_packed_size(out);
+
+	resp.body.data = arena_alloc(x->a, n > 0 ? n : 1);
+	if (resp.body.data == NULL) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	resp.body.len = protobuf_c_message_pack(out, resp.body.data);
+	resp.correlation_id = (char *) (uintptr_t) x->correlation_id;
+	x->body = pack_response(x->a, &resp, &x->body_len);
+	return (x->body != NULL ? OPSBUS_E_OK : OPSBUS_E_INTERNAL);
+}
+
+/*
+ * Stores x->body as the reply to x->reply_key, in the call's transaction.
+ * Sets *raced when another run of the same request stored first.
+ */
+static opsbus_err
+put_reply(struct dispatch *x, bool *raced)
+{
+	struct db_rows *rows;
+	const char     *p[3];
+	opsbus_err      err;
+
+	p[0] = x->reply_key;
+	p[1] = x->method->name;
+	p[2] = to_hex(x->a, x->body, x->body_len);
+	if (p[2] == NULL) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	if ((err = db_exec(x->db, &stmt_reply_put, 3, p, &rows)) !=
+	    OPSBUS_E_OK) {
+		return (err);
+	}
+	*raced = db_rows_affected(rows) == 0;
+	db_rows_free(rows);
+	return (OPSBUS_E_OK);
+}
+
+/*
+ * Runs the handler in one transaction, again when it lost a serialization
+ * race. On success x->body holds the packed RpcResponse.
+ */
+static opsbus_err
+run_handler(struct dispatch *x, const ProtobufCMessage *in)
+{
+	const struct service_method *impl = x->method->impl;
+	const bool      tx  = (impl->flags & METHOD_NO_TX) == 0;
+	opsbus_err      err = OPSBUS_E_OK;
+	struct rpc_call call;
+
+	memset(&call, 0, sizeof(call));
+	for (int attempt = 0; attempt < DISPATCH_CONFLICT_RETRIES; attempt++) {
+		const ProtobufCMessageDescriptor *od = x->method->desc->output;
+		ProtobufCMessage *out   = arena_alloc(x->a, od->sizeof_message);
+		bool              raced = false;
+
+		if (out == NULL) {
+			return (fail(x, OPSBUS_E_INTERNAL, "out of memory"));
+		}
+		od->message_init(out);
+		memset(&call, 0, sizeof(call));
+		call.db                = x->db;
+		call.arena             = x->a;
+		call.who               = &x->who;
+		call.cfg               = x->d->cfg;
+		call.method            = x->method->name;
+		call.correlation_id    = x->correlation_id;
+		call.operator_identity = x->operator_identity;
+
+		if (tx && (err = db_begin(x->db, x->timeout_ms)) != OPSBUS_E_OK) {
+			return (fail(x, err, "%s", opsbus_err_text(err)));
+		}
+		if (tx && x->reply_key != NULL && stored_reply(x)) {
+			db_rollback(x->db);
+			return (OPSBUS_E_OK);
+		}
+		err = impl->handler(&call, in, out);
+		if (err == OPSBUS_E_OK) {
+			err = pack_ok(x, out);
+		}
+		if (err == OPSBUS_E_OK && tx && x->reply_key != NULL) {
+			err = put_reply(x, &raced);
+		}
+		if (raced) {
+			/* A resend ran beside us and answered first: answer
+			 * what it answered, and undo our run. */
+			db_rollback(x->db);
+			if (stored_reply(x)) {
+				return (OPSBUS_E_OK);
+			}
+			err = OPSBUS_E_CONFLICT;
+		} else if (!tx) {
+			/* The handler used the connection on its own. */
+		} else if (err == OPSBUS_E_OK || call.commit_on_error) {
+			opsbus_err cerr = db_commit(x->db);
+			if (err == OPSBUS_E_OK && cerr != OPSBUS_E_OK) {
+				err          = cerr;
+				call.message = NULL;
+			}
+		} else {
+			db_rollback(x->db);
+		}
+		if (err != OPSBUS_E_CONFLICT || call.commit_on_error) {
+			break;
+		}
+		x->body = NULL;
+	}
+	if (err != OPSBUS_E_OK) {
+		x->body = NULL;
+		return (fail(x, err, "%s",
+		    call.message != NULL ? call.message : opsbus_err_text(err)));
+	}
+	return (OPSBUS_E_OK);
+}
+
+static void
+finish(struct dispatch *x, struct rpc_reply *reply)
+{
+	Opsbus__V1__RpcResponse resp = OPSBUS__V1__RPC_RESPONSE__INIT;
+
+	reply->method = x->method != NULL ? x->method->name
+	    : (x->req != NULL ? x->req->method : "");
+	reply->correlation_id = x->correlation_id != NULL ? x->correlation_id : "";
+	if (x->err == OPSBUS_E_OK && x->body != NULL) {
+		reply->data       = x->body;
+		reply->len        = x->body_len;
+		reply->code       = 0;
+		reply->error_code = "OK";
+		return;
+	}
+	if (x->err == OPSBUS_E_OK) {
+		x->err     = OPSBUS_E_INTERNAL;
+		x->message = NULL;
+	}
+	resp.code       = opsbus_err_grpc(x->err);
+	resp.error_code = (char *) (uintptr_t) opsbus_err_name(x->err);
+	resp.message    = (char *) (uintptr_t) (x->message != NULL
+	        ? x->message
+	        : opsbus_err_text(x->err));
+	resp.correlation_id = (char *) (uintptr_t) reply->correlation_id;
+	reply->data = pack_response(x->a, &resp, &reply->len);
+	reply->code = resp.code;
+	reply->error_code = resp.error_code;
+	if (reply->data == NULL) {
+		/* Out of memory: an empty reply decodes as code 0 with no
+		 * body, which clients treat as a malformed answer. */
+		reply->len = 0;
+	}
+}
+
+void
+rpc_dispatch(const struct rpc_dispatcher *d, struct db *db, struct arena *a,
+    const uint8_t *buf, size_t len, struct rpc_reply *reply)
+{
+	struct dispatch   x;
+	ProtobufCMessage *in = NULL;
+
+	memset(&x, 0, sizeof(x));
+	memset(reply, 0, sizeof(*reply));
+	x.d  = d;
+	x.db = db;
+	x.a  = a;
+	if (read_envelope(&x, buf, len) == OPSBUS_E_OK &&
+	    authenticate(&x) == OPSBUS_E_OK &&
+	    read_input(&x, &in) == OPSBUS_E_OK) {
+		if ((x.method->impl->flags & METHOD_MUTATING) != 0 &&
+		    x.req->request_id[0] != '\0') {
+			x.reply_key = arena_printf(a, "%s:%.128s",
+			    x.who.identity, x.req->request_id);
+		}
+		(void) run_handler(&x, in);
+	}
+	if (x.correlation_id == NULL) {
+		x.correlation_id = new_uuid(a);
+	}
+	finish(&x, reply);
+}

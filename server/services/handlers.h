@@ -1,0 +1,42 @@
+/*
+ * Every RPC handler, by service. registry.c binds them to method names.
+ * Each has the service_handler signature of registry.h.
+ */
+#ifndef OPSBUS_SERVICES_HANDLERS_H
+#define OPSBUS_SERVICES_HANDLERS_H
+
+#include <stdbool.h>
+
+#include "services/registry.h"
+
+#define HANDLER(name)                                                         \
+	opsbus_err name(struct rpc_call *call, const ProtobufCMessage *in,    \
+	    ProtobufCMessage *out)
+
+/* health.c */
+HANDLER(health_check);
+
+/* job.c */
+HANDLER(job_create);
+HANDLER(job_get);
+HANDLER(job_list);
+
+/* worker.c */
+HANDLER(worker_claim);
+HANDLER(worker_heartbeat);
+HANDLER(worker_complete);
+HANDLER(worker_fail);
+
+/* admin.c */
+HANDLER(admin_create_key);
+HANDLER(admin_list_keys);
+HANDLER(admin_revoke_key);
+
+#undef HANDLER
+
+/* True for the eight job statuses of DESIGN.md. */
+bool job_status_valid(const char *s);
+/* A new random UUID as text, in the call's arena. */
+char *new_uuid_text(struct rpc_call *call);
+
+#endif

@@ -1,0 +1,494 @@
+/*
+ * JobService for producers and readers: CreateJob (with idempotency keys),
+ * GetJob and ListJobs. The worker calls (claim, heartbeat, complete, fail)
+ * are in worker.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+#include "opsbus/v1/job.pb-c.h"
+#include "services/handlers.h"
+#include "services/idempotency.h"
+#include "services/job_view.h"
+#include "services/validate.h"
+#include "store/db.h"
+
+/* The largest payload a job may carry. */
+#define JOB_MAX_PAYLOAD (1024 * 1024)
+
+/*
+ * One round trip: the job, its "created" event and the idempotency key's
+ * result, all in one statement. $13 is NULL when there is no key.
+ */
+static const struct db_stmt stmt_create = {"job_create",
+    "WITH q AS (SELECT max_attempts FROM queues WHERE name = $3), "
+    "j AS (INSERT INTO jobs (id, tenant, queue, target, kind, subject, "
+    "payload, idempotency_key, status, max_attempts, priority, run_at, "
+    "correlation_id) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::jsonb, $13, "
+    "'queued', coalesce(nullif($8::int, 0), (SELECT max_attempts FROM q), "
+    "5), $9::int, coalesce($10::timestamptz, now()), $11) RETURNING *), "
+    "e AS (INSERT INTO events (event_id, event_type, topic, job_id, queue, "
+    "tenant, actor, correlation_id, payload) SELECT $12::uuid, 'created', "
+    "'job.created.' || j.queue, j.id, j.queue, j.tenant, $14, "
+    "j.correlation_id, jsonb_build_object('status', 'queued', 'target', "
+    "j.target, 'kind', j.kind, 'subject', j.subject, 'max_attempts', "
+    "j.max_attempts, 'priority', j.priority, 'run_at', j.run_at) FROM j), "
+    "k AS (UPDATE idempotency_keys SET result_id = j.id, updated_at = now() "
+    "FROM j WHERE $13 IS NOT NULL AND idempotency_keys.tenant = j.tenant "
+    "AND idempotency_keys.scope = 'job:' || j.queue AND "
+    "idempotency_keys.key = $13) "
+    "SELECT " JOB_COLUMNS " FROM j"};
+
+static const struct db_stmt stmt_key_claim = {"job_key_claim",
+    "INSERT INTO idempotency_keys (tenant, scope, key, request_hash, "
+    "first_request, last_request) VALUES ($1, 'job:' || $2, $3, "
+    "decode($4, 'hex'), $5, $5) ON CONFLICT DO NOTHING"};
+
+static const struct db_stmt stmt_key_read = {"job_key_read",
+    "SELECT encode(request_hash, 'hex'), coalesce(result_id::text, ''), "
+    "state FROM idempotency_keys WHERE tenant = $1 AND scope = 'job:' || $2 "
+    "AND key = $3 FOR UPDATE"};
+
+/* A conflict quarantines the key and opens (or updates) one exception. */
+static const struct db_stmt stmt_key_conflict = {"job_key_conflict",
+    "WITH k AS (UPDATE idempotency_keys SET state = 'quarantined', "
+    "last_request = $4, updated_at = now() WHERE tenant = $1 AND "
+    "scope = 'job:' || $2 AND key = $3 RETURNING first_request, result_id), "
+    "u AS (UPDATE exceptions SET last_raw = $4, updated_at = now(), "
+    "details = details || jsonb_build_object('conflicts', "
+    "coalesce((details->>'conflicts')::int, 1) + 1) "
+    "WHERE status = 'open' AND exception_type = 'IDEMPOTENCY_CONFLICT' AND "
+    "tenant = $1 AND idem_scope = 'job:' || $2 AND idem_key = $3 "
+    "RETURNING id), "
+    "x AS (INSERT INTO exceptions (id, tenant, exception_type, reason_code, "
+    "idem_scope, idem_key, job_id, first_raw, last_raw, details) "
+    "SELECT $5::uuid, $1, 'IDEMPOTENCY_CONFLICT', 'IDEMPOTENCY_CONFLICT', "
+    "'job:' || $2, $3, k.result_id, k.first_request, $4, "
+    "jsonb_build_object('conflicts', 1, 'correlation_id', $6::text) FROM k "
+    "WHERE NOT EXISTS (SELECT 1 FROM u) RETURNING id), "
+    "ev AS (INSERT INTO events (event_id, event_type, topic, job_id, tenant, "
+    "actor, correlation_id, payload) SELECT $7::uuid, 'opened', "
+    "'exception.opened', NULL, $1, 'system', $6, jsonb_build_object("
+    "'exception_id', x.id, 'exception_type', 'IDEMPOTENCY_CONFLICT') "
+    "FROM x) SELECT 1"};
+
+static const struct db_stmt stmt_get = {"job_get",
+    "SELECT " JOB_COLUMNS " FROM jobs WHERE id = $1::uuid AND "
+    "($2 = '' OR tenant = $2)"};
+
+static const struct db_stmt stmt_list = {"job_list",
+    "SELECT " JOB_COLUMNS " FROM jobs WHERE "
+    "($1::text[] IS NULL OR status = ANY($1::text[])) AND "
+    "($2 = '' OR queue = $2) AND ($3 = '' OR target = $3) AND "
+    "($4 = '' OR tenant = $4) AND "
+    "($5::timestamptz IS NULL OR (created_at, id) < ($5::timestamptz, "
+    "$6::uuid)) ORDER BY created_at DESC, id DESC LIMIT $7::int"};
+
+static const char *const job_statuses[] = {"queued", "rerouted",
+    "in_progress", "retryable_failed", "succeeded", "dead_failed",
+    "cancelled", "aborted"};
+
+bool
+job_status_valid(const char *s)
+{
+	for (size_t i = 0; i < sizeof(job_statuses) / sizeof(job_statuses[0]);
+	    i++) {
+		if (strcmp(s, job_statuses[i]) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+char *
+new_uuid_text(struct rpc_call *call)
+{
+	uuid_t u;
+	char  *s = arena_alloc(call->arena, 37);
+
+	uuid_generate_random(u);
+	if (s != NULL) {
+		uuid_unparse_lower(u, s);
+	}
+	return (s);
+}
+
+static opsbus_err
+create_validate(struct rpc_call *call, const Opsbus__V1__CreateJobRequest *in,
+    char **payload)
+{
+	char why[160];
+
+	if (!valid_name(in->queue)) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "queue is required: 1..64 characters of letters, digits, "
+		    "'.', '_', '-', ':' and '/'"));
+	}
+	if (!valid_name_or_empty(in->target) || !valid_name_or_empty(in->kind)) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "target and kind are up to 64 characters of letters, "
+		    "digits, '.', '_', '-', ':' and '/'"));
+	}
+	if (strlen(in->subject) > 256) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "subject is longer than 256 characters"));
+	}
+	if (in->idempotency_key[0] != '\0' &&
+	    !valid_idempotency_key(in->idempotency_key)) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "idempotency_key must be 1..255 printable characters"));
+	}
+	if (in->max_attempts < 0 || in->max_attempts > 1000) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "max_attempts must be between 1 and 1000 (0: the queue's "
+		    "policy), got %d",
+		    in->max_attempts));
+	}
+	if (in->priority < -1000 || in->priority > 1000) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "priority must be between -1000 and 1000, got %d",
+		    in->priority));
+	}
+	if (in->run_at[0] != '\0' && !valid_timestamp(in->run_at)) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "run_at must be an RFC 3339 time such as "
+		    "2026-11-22T08:00:00Z"));
+	}
+	if (!json_check(in->payload[0] != '\0' ? in->payload : "{}",
+	        JOB_MAX_PAYLOAD, call->arena, payload, why, sizeof(why))) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "payload: %s", why));
+	}
+	return (OPSBUS_E_OK);
+}
+
+/*
+ * Claims the idempotency key for this request. Returns 0 with *existing
+ * NULL when the key is new (the caller creates the job), 0 with *existing
+ * set to the job made by an earlier identical request, or an error: a
+ * different request with this key is IDEMPOTENCY_CONFLICT, and the
+ * quarantine and the exception it opens are kept (commit_on_error).
+ */
+static opsbus_err
+claim_key(struct rpc_call *call, const char *tenant,
+    const Opsbus__V1__CreateJobRequest *in, const char *hash, const char *raw,
+    Opsbus__V1__Job **existing)
+{
+	const char     *p[7];
+	struct db_rows *rows;
+	opsbus_err      err;
+	int             inserted;
+
+	*existing = NULL;
+	p[0]      = tenant;
+	p[1]      = in->queue;
+	p[2]      = in->idempotency_key;
+	p[3]      = hash;
+	p[4]      = raw;
+	if ((err = db_exec(call->db, &stmt_key_claim, 5, p, &rows)) !=
+	    OPSBUS_E_OK) {
+		return (err);
+	}
+	inserted = db_rows_affected(rows);
+	db_rows_free(rows);
+	if (inserted == 1) {
+		return (OPSBUS_E_OK);
+	}
+	/* Someone used the key before (their transaction has committed: the
+	 * insert above waited for it). */
+	if ((err = db_exec(call->db, &stmt_key_read, 3, p, &rows)) !=
+	    OPSBUS_E_OK) {
+		return (err);
+	}
+	if (db_rows_count(rows) != 1) {
+		db_rows_free(rows);
+		return (OPSBUS_E_CONFLICT);
+	}
+	if (strcmp(db_rows_get(rows, 0, 0), hash) == 0 &&
+	    db_rows_get(rows, 0, 1)[0] != '\0') {
+		const char *q[2] = {db_rows_get(rows, 0, 1), ""};
+		struct db_rows *jrows;
+
+		err = db_exec(call->db, &stmt_get, 2, q, &jrows);
+		db_rows_free(rows);
+		if (err != OPSBUS_E_OK) {
+			return (err);
+		}
+		if (db_rows_count(jrows) == 1) {
+			*existing = job_from_row(call, jrows, 0, 0);
+		}
+		db_rows_free(jrows);
+		return (*existing != NULL ? OPSBUS_E_OK : OPSBUS_E_INTERNAL);
+	}
+	db_rows_free(rows);
+	p[3] = raw;
+	p[4] = new_uuid_text(call);
+	p[5] = call->correlation_id;
+	p[6] = new_uuid_text(call);
+	if ((err = db_exec(call->db, &stmt_key_conflict, 7, p, NULL)) !=
+	    OPSBUS_E_OK) {
+		return (err);
+	}
+	call->commit_on_error = true;
+	return (call_fail(call, OPSBUS_E_IDEMPOTENCY_CONFLICT,
+	    "idempotency key \"%.64s\" was used with a different request; "
+	    "the key is quarantined and an IDEMPOTENCY_CONFLICT exception "
+	    "is open",
+	    in->idempotency_key));
+}
+
+opsbus_err
+job_create(struct rpc_call *call, const ProtobufCMessage *inm,
+    ProtobufCMessage *outm)
+{
+	const Opsbus__V1__CreateJobRequest *in =
+	    (const Opsbus__V1__CreateJobRequest *) inm;
+	Opsbus__V1__CreateJobResponse *out =
+	    (Opsbus__V1__CreateJobResponse *) outm;
+	const char     *tenant;
+	char           *payload;
+	char            hash[65];
+	char            max_attempts[16], priority[16];
+	const char     *p[14];
+	struct db_rows *rows;
+	opsbus_err      err;
+
+	if ((err = create_validate(call, in, &payload)) != OPSBUS_E_OK ||
+	    (err = call_tenant(call, in->tenant, &tenant)) != OPSBUS_E_OK) {
+		return (err);
+	}
+	snprintf(max_attempts, sizeof(max_attempts), "%d", in->max_attempts);
+	snprintf(priority, sizeof(priority), "%d", in->priority);
+	if (in->idempotency_key[0] != '\0') {
+		const char *fields[] = {tenant, in->queue, in->target, in->kind,
+		    in->subject, payload, max_attempts, priority, in->run_at};
+		char *raw;
+
+		idempotency_hash(fields, sizeof(fields) / sizeof(fields[0]), hash);
+		raw = call_printf(call,
+		    "{\"queue\":\"%s\",\"target\":\"%s\",\"kind\":\"%s\","
+		    "\"max_attempts\":%s,\"priority\":%s,\"payload\":%s}",
+		    in->queue, in->target, in->kind, max_attempts, priority,
+		    payload);
+		err = claim_key(call, tenant, in, hash, raw, &out->job);
+		if (err != OPSBUS_E_OK || out->job != NULL) {
+			out->created = false;
+			return (err);
+		}
+	}
+	p[0]  = new_uuid_text(call);
+	p[1]  = tenant;
+	p[2]  = in->queue;
+	p[3]  = in->target;
+	p[4]  = in->kind;
+	p[5]  = in->subject;
+	p[6]  = payload;
+	p[7]  = max_attempts;
+	p[8]  = priority;
+	p[9]  = in->run_at[0] != '\0' ? in->run_at : NULL;
+	p[10] = call->correlation_id;
+	p[11] = new_uuid_text(call);
+	p[12] = in->idempotency_key[0] != '\0' ? in->idempotency_key : NULL;
+	p[13] = call->who->identity;
+	if ((err = db_exec(call->db, &stmt_create, 14, p, &rows)) !=
+	    OPSBUS_E_OK) {
+		return (err);
+	}
+	if (db_rows_count(rows) == 1) {
+		out->job = job_from_row(call, rows, 0, 0);
+	}
+	db_rows_free(rows);
+	if (out->job == NULL) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	out->created = true;
+	return (OPSBUS_E_OK);
+}
+
+opsbus_err
+job_get(struct rpc_call *call, const ProtobufCMessage *inm,
+    ProtobufCMessage *outm)
+{
+	const Opsbus__V1__GetJobRequest *in =
+	    (const Opsbus__V1__GetJobRequest *) inm;
+	Opsbus__V1__GetJobResponse *out = (Opsbus__V1__GetJobResponse *) outm;
+	const char                 *p[2];
+	struct db_rows             *rows;
+	opsbus_err                  err;
+
+	if (!valid_uuid(in->id)) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "id must be a UUID"));
+	}
+	p[0] = in->id;
+	p[1] = call->who->tenant;
+	if ((err = db_exec(call->db, &stmt_get, 2, p, &rows)) != OPSBUS_E_OK) {
+		return (err);
+	}
+	if (db_rows_count(rows) == 1) {
+		out->job = job_from_row(call, rows, 0, 0);
+	}
+	db_rows_free(rows);
+	if (out->job == NULL) {
+		return (call_fail(call, OPSBUS_E_JOB_NOT_FOUND, "no job %s",
+		    in->id));
+	}
+	if (in->include_attempts &&
+	    (err = job_load_attempts(call, out->job->id, &out->attempts,
+	         &out->n_attempts)) != OPSBUS_E_OK) {
+		return (err);
+	}
+	if (in->include_timeline &&
+	    (err = job_load_timeline(call, out->job->id, &out->timeline,
+	         &out->n_timeline)) != OPSBUS_E_OK) {
+		return (err);
+	}
+	return (OPSBUS_E_OK);
+}
+
+static opsbus_err
+list_limit(struct rpc_call *call, const Opsbus__V1__ListJobsRequest *in,
+    int *limit)
+{
+	*limit = 50;
+	if (in->limit_value_case == OPSBUS__V1__LIST_JOBS_REQUEST__LIMIT_VALUE_LIMIT) {
+		if (in->limit < 1 || in->limit > 100) {
+			return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+			    "limit must be between 1 and 100, got %d",
+			    in->limit));
+		}
+		*limit = in->limit;
+	}
+	return (OPSBUS_E_OK);
+}
+
+/*
+ * The page token is the hex of "<created_at>|<id>" of the last job of the
+ * page: opaque to clients, checked strictly when it comes back.
+ */
+static char *
+page_token_make(struct rpc_call *call, const Opsbus__V1__Job *last)
+{
+	char  *plain = call_printf(call, "%s|%s", last->created_at, last->id);
+	size_t n     = strlen(plain);
+	char  *hex   = arena_alloc(call->arena, 2 * n + 1);
+
+	for (size_t i = 0; hex != NULL && i < n; i++) {
+		snprintf(hex + 2 * i, 3, "%02x", (unsigned char) plain[i]);
+	}
+	return (hex);
+}
+
+static bool
+page_token_read(struct rpc_call *call, const char *token, char **ts, char **id)
+{
+	size_t n = strlen(token);
+	char  *plain;
+	char  *bar;
+
+	if (n == 0 || n % 2 != 0 || n > 256) {
+		return (false);
+	}
+	plain = arena_alloc(call->arena, n / 2 + 1);
+	for (size_t i = 0; i < n / 2; i++) {
+		char         byte[3] = {token[2 * i], token[2 * i + 1], 0};
+		char        *end;
+		unsigned long v = strtoul(byte, &end, 16);
+		if (*end != '\0' || v == 0) {
+			return (false);
+		}
+		plain[i] = (char) v;
+	}
+	if ((bar = strchr(plain, '|')) == NULL) {
+		return (false);
+	}
+	*bar = '\0';
+	*ts  = plain;
+	*id  = bar + 1;
+	return (valid_timestamp(*ts) && valid_uuid(*id));
+}
+
+opsbus_err
+job_list(struct rpc_call *call, const ProtobufCMessage *inm,
+    ProtobufCMessage *outm)
+{
+	const Opsbus__V1__ListJobsRequest *in =
+	    (const Opsbus__V1__ListJobsRequest *) inm;
+	Opsbus__V1__ListJobsResponse *out = (Opsbus__V1__ListJobsResponse *) outm;
+	const char     *p[7];
+	char           *states = NULL;
+	char           *after_ts = NULL, *after_id = NULL;
+	char            fetch[16];
+	const char     *tenant = "";
+	int             limit;
+	struct db_rows *rows;
+	opsbus_err      err;
+	int             count;
+
+	if ((err = list_limit(call, in, &limit)) != OPSBUS_E_OK) {
+		return (err);
+	}
+	if (in->n_states > 8) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "at most 8 states"));
+	}
+	for (size_t i = 0; i < in->n_states; i++) {
+		if (!job_status_valid(in->states[i])) {
+			return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+			    "unknown state \"%.32s\" (one of queued, rerouted, "
+			    "in_progress, retryable_failed, succeeded, "
+			    "dead_failed, cancelled, aborted)",
+			    in->states[i]));
+		}
+		states = call_printf(call, "%s%s%s", states == NULL ? "{" : states,
+		    states == NULL ? "" : ",", in->states[i]);
+	}
+	if (states != NULL) {
+		states = call_printf(call, "%s}", states);
+	}
+	if (!valid_name_or_empty(in->queue) || !valid_name_or_empty(in->target)) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "queue and target are up to 64 characters of letters, "
+		    "digits, '.', '_', '-', ':' and '/'"));
+	}
+	if (in->tenant[0] != '\0' &&
+	    (err = call_tenant(call, in->tenant, &tenant)) != OPSBUS_E_OK) {
+		return (err);
+	}
+	if (tenant[0] == '\0') {
+		tenant = call->who->tenant;
+	}
+	if (in->page_token[0] != '\0' &&
+	    !page_token_read(call, in->page_token, &after_ts, &after_id)) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "page_token is not one this server gave"));
+	}
+	snprintf(fetch, sizeof(fetch), "%d", limit + 1);
+	p[0] = states;
+	p[1] = in->queue;
+	p[2] = in->target;
+	p[3] = tenant;
+	p[4] = after_ts;
+	p[5] = after_id;
+	p[6] = fetch;
+	if ((err = db_exec(call->db, &stmt_list, 7, p, &rows)) != OPSBUS_E_OK) {
+		return (err);
+	}
+	count     = db_rows_count(rows);
+	out->jobs = call_array(call, (size_t) count + 1, sizeof(*out->jobs));
+	for (int r = 0; out->jobs != NULL && r < count && r < limit; r++) {
+		if ((out->jobs[r] = job_from_row(call, rows, r, 0)) == NULL) {
+			db_rows_free(rows);
+			return (OPSBUS_E_INTERNAL);
+		}
+		out->n_jobs++;
+	}
+	db_rows_free(rows);
+	if (count > limit && out->n_jobs > 0) {
+		out->next_page_token =
+		    page_token_make(call, out->jobs[out->n_jobs - 1]);
+	}
+	return (OPSBUS_E_OK);
+}

@@ -1,0 +1,44 @@
+/*
+ * The handler table. One row per RPC: full method name, handler, the role
+ * it needs, and its flags. rpc/methods.c checks it against the service
+ * descriptors at start.
+ */
+#include "services/registry.h"
+
+#include "opsbus/v1/admin.pb-c.h"
+#include "opsbus/v1/health.pb-c.h"
+#include "opsbus/v1/job.pb-c.h"
+#include "services/handlers.h"
+
+#define M(svc, method) "opsbus.v1." svc "/" method
+
+const struct service_method service_methods[] = {
+    {M("HealthService", "Check"), health_check, PERM_PUBLIC, METHOD_NO_TX},
+
+    {M("JobService", "CreateJob"), job_create, PERM_WORK, METHOD_MUTATING},
+    {M("JobService", "GetJob"), job_get, PERM_READ, 0},
+    {M("JobService", "ListJobs"), job_list, PERM_READ, 0},
+    {M("JobService", "ClaimJobs"), worker_claim, PERM_WORK, METHOD_MUTATING},
+    {M("JobService", "Heartbeat"), worker_heartbeat, PERM_WORK, 0},
+    {M("JobService", "CompleteJob"), worker_complete, PERM_WORK,
+        METHOD_MUTATING},
+    {M("JobService", "FailJob"), worker_fail, PERM_WORK, METHOD_MUTATING},
+
+    {M("AdminService", "CreateApiKey"), admin_create_key, PERM_ADMIN,
+        METHOD_MUTATING},
+    {M("AdminService", "ListApiKeys"), admin_list_keys, PERM_ADMIN, 0},
+    {M("AdminService", "RevokeApiKey"), admin_revoke_key, PERM_ADMIN,
+        METHOD_MUTATING},
+};
+
+const size_t service_methods_count =
+    sizeof(service_methods) / sizeof(service_methods[0]);
+
+const ProtobufCServiceDescriptor *const service_descriptors[] = {
+    &opsbus__v1__health_service__descriptor,
+    &opsbus__v1__job_service__descriptor,
+    &opsbus__v1__admin_service__descriptor,
+};
+
+const size_t service_descriptors_count =
+    sizeof(service_descriptors) / sizeof(service_descriptors[0]);
