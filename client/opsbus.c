@@ -33,9 +33,9 @@ struct opsbus_service {
 	struct opsbus_status  status;
 };
 
-static void
-status_set(struct opsbus_status *st, int code, const char *error_code,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void status_set(struct opsbus_status *st, int code,
+    const char *error_code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
 status_set(struct opsbus_status *st, int code, const char *error_code,
@@ -70,15 +70,16 @@ opsbus_client_open(const struct opsbus_client_config *cfg,
 		memset(st, 0, sizeof(*st));
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		status_set(st, OPSBUS_GRPC_INTERNAL, "INTERNAL", "out of memory");
+		status_set(
+		    st, OPSBUS_GRPC_INTERNAL, "INTERNAL", "out of memory");
 		return (-1);
 	}
 	c->url = strdup(cfg->url != NULL && cfg->url[0] != '\0'
 	        ? cfg->url
 	        : "tcp://127.0.0.1:7470");
-	c->api_key           = dup_or_null(cfg->api_key);
+	c->api_key = dup_or_null(cfg->api_key);
 	c->operator_identity = dup_or_null(cfg->operator_identity);
-	c->timeout_ms        = cfg->timeout_ms != 0 ? cfg->timeout_ms : 30000;
+	c->timeout_ms = cfg->timeout_ms != 0 ? cfg->timeout_ms : 30000;
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		status_set(st, OPSBUS_GRPC_INTERNAL, "INTERNAL",
 		    "cannot open a REQ socket: %s", nng_strerror(rv));
@@ -89,7 +90,8 @@ opsbus_client_open(const struct opsbus_client_config *cfg,
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 64 * 1024 * 1024);
-	rv = nng_dial(c->sock, c->url, NULL, cfg->lazy ? NNG_FLAG_NONBLOCK : 0);
+	rv = nng_dial(
+	    c->sock, c->url, NULL, cfg->lazy ? NNG_FLAG_NONBLOCK : 0);
 	if (rv != 0) {
 		status_set(st, OPSBUS_GRPC_UNAVAILABLE, "UNAVAILABLE",
 		    "cannot connect to %s: %s (is opsbusd running?)", c->url,
@@ -124,7 +126,8 @@ static int
 transport_error(struct opsbus_client *c, int rv, struct opsbus_status *st)
 {
 	if (rv == NNG_ETIMEDOUT) {
-		status_set(st, OPSBUS_GRPC_DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED",
+		status_set(st, OPSBUS_GRPC_DEADLINE_EXCEEDED,
+		    "DEADLINE_EXCEEDED",
 		    "no answer from %s within %u ms (is opsbusd running?)",
 		    c->url, (unsigned) c->timeout_ms);
 	} else {
@@ -172,10 +175,11 @@ opsbus_call_raw(struct opsbus_client *c, const void *req, size_t len,
 	nng_ctx_close(ctx);
 	nng_aio_free(aio);
 	*reply_len = nng_msg_len(msg);
-	*reply     = malloc(*reply_len > 0 ? *reply_len : 1);
+	*reply = malloc(*reply_len > 0 ? *reply_len : 1);
 	if (*reply == NULL) {
 		nng_msg_free(msg);
-		status_set(st, OPSBUS_GRPC_INTERNAL, "INTERNAL", "out of memory");
+		status_set(
+		    st, OPSBUS_GRPC_INTERNAL, "INTERNAL", "out of memory");
 		return (-1);
 	}
 	memcpy(*reply, nng_msg_body(msg), *reply_len);
@@ -193,7 +197,7 @@ opsbus_call(struct opsbus_client *c, const char *method,
     ProtobufCMessage **out, const char *correlation_id,
     struct opsbus_status *st)
 {
-	Opsbus__V1__RpcRequest                 req = OPSBUS__V1__RPC_REQUEST__INIT;
+	Opsbus__V1__RpcRequest req = OPSBUS__V1__RPC_REQUEST__INIT;
 	Opsbus__V1__RpcRequest__MetadataEntry  md[3];
 	Opsbus__V1__RpcRequest__MetadataEntry *mdp[3];
 	Opsbus__V1__RpcResponse               *resp;
@@ -209,45 +213,50 @@ opsbus_call(struct opsbus_client *c, const char *method,
 	}
 	body_len = protobuf_c_message_get_packed_size(in);
 	if ((body = malloc(body_len > 0 ? body_len : 1)) == NULL) {
-		status_set(st, OPSBUS_GRPC_INTERNAL, "INTERNAL", "out of memory");
+		status_set(
+		    st, OPSBUS_GRPC_INTERNAL, "INTERNAL", "out of memory");
 		return (-1);
 	}
 	protobuf_c_message_pack(in, body);
 	uuid_generate_random(u);
 	uuid_unparse_lower(u, request_id);
-	req.method      = (char *) (uintptr_t) method;
-	req.body.data   = body;
-	req.body.len    = body_len;
-	req.timeout_ms  = c->timeout_ms;
-	req.request_id  = request_id;
-	req.metadata    = mdp;
-	req.n_metadata  = 0;
+	req.method = (char *) (uintptr_t) method;
+	req.body.data = body;
+	req.body.len = body_len;
+	req.timeout_ms = c->timeout_ms;
+	req.request_id = request_id;
+	req.metadata = mdp;
+	req.n_metadata = 0;
 	if (c->api_key != NULL) {
-		opsbus__v1__rpc_request__metadata_entry__init(&md[req.n_metadata]);
-		md[req.n_metadata].key   = PB_STR("x-api-key");
+		opsbus__v1__rpc_request__metadata_entry__init(
+		    &md[req.n_metadata]);
+		md[req.n_metadata].key = PB_STR("x-api-key");
 		md[req.n_metadata].value = c->api_key;
-		mdp[req.n_metadata]      = &md[req.n_metadata];
+		mdp[req.n_metadata] = &md[req.n_metadata];
 		req.n_metadata++;
 	}
 	if (c->operator_identity != NULL) {
-		opsbus__v1__rpc_request__metadata_entry__init(&md[req.n_metadata]);
-		md[req.n_metadata].key   = PB_STR("x-operator-identity");
+		opsbus__v1__rpc_request__metadata_entry__init(
+		    &md[req.n_metadata]);
+		md[req.n_metadata].key = PB_STR("x-operator-identity");
 		md[req.n_metadata].value = c->operator_identity;
-		mdp[req.n_metadata]      = &md[req.n_metadata];
+		mdp[req.n_metadata] = &md[req.n_metadata];
 		req.n_metadata++;
 	}
 	if (correlation_id != NULL && correlation_id[0] != '\0') {
-		opsbus__v1__rpc_request__metadata_entry__init(&md[req.n_metadata]);
-		md[req.n_metadata].key   = PB_STR("x-correlation-id");
+		opsbus__v1__rpc_request__metadata_entry__init(
+		    &md[req.n_metadata]);
+		md[req.n_metadata].key = PB_STR("x-correlation-id");
 		md[req.n_metadata].value = (char *) (uintptr_t) correlation_id;
-		mdp[req.n_metadata]      = &md[req.n_metadata];
+		mdp[req.n_metadata] = &md[req.n_metadata];
 		req.n_metadata++;
 	}
 	packed_len = opsbus__v1__rpc_request__get_packed_size(&req);
-	packed     = malloc(packed_len);
+	packed = malloc(packed_len);
 	if (packed == NULL) {
 		free(body);
-		status_set(st, OPSBUS_GRPC_INTERNAL, "INTERNAL", "out of memory");
+		status_set(
+		    st, OPSBUS_GRPC_INTERNAL, "INTERNAL", "out of memory");
 		return (-1);
 	}
 	opsbus__v1__rpc_request__pack(&req, packed);
@@ -269,12 +278,13 @@ opsbus_call(struct opsbus_client *c, const char *method,
 		    resp->correlation_id);
 	}
 	if (resp->code != 0) {
-		status_set(st, resp->code, resp->error_code, "%s", resp->message);
+		status_set(
+		    st, resp->code, resp->error_code, "%s", resp->message);
 		opsbus__v1__rpc_response__free_unpacked(resp, NULL);
 		return (-1);
 	}
-	*out = protobuf_c_message_unpack(out_desc, NULL, resp->body.len,
-	    resp->body.data);
+	*out = protobuf_c_message_unpack(
+	    out_desc, NULL, resp->body.len, resp->body.data);
 	opsbus__v1__rpc_response__free_unpacked(resp, NULL);
 	if (*out == NULL) {
 		status_set(st, OPSBUS_GRPC_INTERNAL, "INTERNAL",
@@ -293,15 +303,16 @@ service_invoke(ProtobufCService *service, unsigned method_index,
     const ProtobufCMessage *input, ProtobufCClosure closure,
     void *closure_data)
 {
-	struct opsbus_service            *s    = (struct opsbus_service *) service;
+	struct opsbus_service *s = (struct opsbus_service *) service;
 	const ProtobufCServiceDescriptor *desc = service->descriptor;
-	const ProtobufCMethodDescriptor  *md   = &desc->methods[method_index];
-	ProtobufCMessage                 *out  = NULL;
+	const ProtobufCMethodDescriptor  *md = &desc->methods[method_index];
+	ProtobufCMessage                 *out = NULL;
 	char                              name[256];
 
 	snprintf(name, sizeof(name), "%s/%s", desc->name, md->name);
-	if (opsbus_call(s->client, name, input, md->output, &out, NULL,
-	        &s->status) != 0) {
+	if (opsbus_call(
+	        s->client, name, input, md->output, &out, NULL, &s->status)
+	    != 0) {
 		closure(NULL, closure_data);
 		return;
 	}
@@ -324,9 +335,9 @@ opsbus_service(struct opsbus_client *c, const ProtobufCServiceDescriptor *desc)
 		return (NULL);
 	}
 	s->base.descriptor = desc;
-	s->base.invoke     = service_invoke;
-	s->base.destroy    = service_destroy;
-	s->client          = c;
+	s->base.invoke = service_invoke;
+	s->base.destroy = service_destroy;
+	s->client = c;
 	return (&s->base);
 }
 

@@ -33,7 +33,7 @@ struct opsbus_client_config {
 
 /* The outcome of a call: code 0 is OK, else a gRPC status number. */
 struct opsbus_status {
-	int  code;
+	int code;
 	/* The domain code ("JOB_NOT_FOUND"); transport failures say
 	 * "UNAVAILABLE" or "DEADLINE_EXCEEDED". */
 	char error_code[64];

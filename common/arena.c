@@ -35,9 +35,9 @@ arena_pb_free(void *data, void *ptr)
 void
 arena_init(struct arena *a)
 {
-	a->head          = NULL;
-	a->pb.alloc      = arena_pb_alloc;
-	a->pb.free       = arena_pb_free;
+	a->head = NULL;
+	a->pb.alloc = arena_pb_alloc;
+	a->pb.free = arena_pb_free;
 	a->pb.allocator_data = a;
 }
 
@@ -81,15 +81,16 @@ void *
 arena_alloc(struct arena *a, size_t n)
 {
 	const size_t        align = alignof(max_align_t);
-	size_t              need  = (n + align - 1) & ~(align - 1);
-	struct arena_chunk *c     = a->head;
+	size_t              need = (n + align - 1) & ~(align - 1);
+	struct arena_chunk *c = a->head;
 	void               *p;
 
 	if (need == 0) {
 		need = align;
 	}
 	if (c == NULL || c->size - c->used < need) {
-		size_t size = need > ARENA_CHUNK_SIZE ? need : ARENA_CHUNK_SIZE;
+		size_t size
+		    = need > ARENA_CHUNK_SIZE ? need : ARENA_CHUNK_SIZE;
 		c = calloc(1, sizeof(*c) + size);
 		if (c == NULL) {
 			return (NULL);

@@ -15,7 +15,8 @@ struct arena_chunk;
 
 struct arena {
 	struct arena_chunk *head;
-	/* A ProtobufCAllocator whose free is a no-op, for protobuf-c unpack. */
+	/* A ProtobufCAllocator whose free is a no-op, for protobuf-c unpack.
+	 */
 	ProtobufCAllocator pb;
 };
 

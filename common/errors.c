@@ -87,7 +87,8 @@ static const char *const grpc_names[] = {
 const char *
 opsbus_grpc_name(int code)
 {
-	if (code < 0 || code >= (int) (sizeof(grpc_names) / sizeof(grpc_names[0]))) {
+	if (code < 0
+	    || code >= (int) (sizeof(grpc_names) / sizeof(grpc_names[0]))) {
 		return ("UNKNOWN");
 	}
 	return (grpc_names[code]);

@@ -9,23 +9,23 @@
 #define OPSBUS_ERRORS_H
 
 /* gRPC status numbers (google.rpc.Code). */
-#define OPSBUS_GRPC_OK 0
-#define OPSBUS_GRPC_CANCELLED 1
-#define OPSBUS_GRPC_UNKNOWN 2
-#define OPSBUS_GRPC_INVALID_ARGUMENT 3
-#define OPSBUS_GRPC_DEADLINE_EXCEEDED 4
-#define OPSBUS_GRPC_NOT_FOUND 5
-#define OPSBUS_GRPC_ALREADY_EXISTS 6
-#define OPSBUS_GRPC_PERMISSION_DENIED 7
-#define OPSBUS_GRPC_RESOURCE_EXHAUSTED 8
+#define OPSBUS_GRPC_OK                  0
+#define OPSBUS_GRPC_CANCELLED           1
+#define OPSBUS_GRPC_UNKNOWN             2
+#define OPSBUS_GRPC_INVALID_ARGUMENT    3
+#define OPSBUS_GRPC_DEADLINE_EXCEEDED   4
+#define OPSBUS_GRPC_NOT_FOUND           5
+#define OPSBUS_GRPC_ALREADY_EXISTS      6
+#define OPSBUS_GRPC_PERMISSION_DENIED   7
+#define OPSBUS_GRPC_RESOURCE_EXHAUSTED  8
 #define OPSBUS_GRPC_FAILED_PRECONDITION 9
-#define OPSBUS_GRPC_ABORTED 10
-#define OPSBUS_GRPC_OUT_OF_RANGE 11
-#define OPSBUS_GRPC_UNIMPLEMENTED 12
-#define OPSBUS_GRPC_INTERNAL 13
-#define OPSBUS_GRPC_UNAVAILABLE 14
-#define OPSBUS_GRPC_DATA_LOSS 15
-#define OPSBUS_GRPC_UNAUTHENTICATED 16
+#define OPSBUS_GRPC_ABORTED             10
+#define OPSBUS_GRPC_OUT_OF_RANGE        11
+#define OPSBUS_GRPC_UNIMPLEMENTED       12
+#define OPSBUS_GRPC_INTERNAL            13
+#define OPSBUS_GRPC_UNAVAILABLE         14
+#define OPSBUS_GRPC_DATA_LOSS           15
+#define OPSBUS_GRPC_UNAUTHENTICATED     16
 
 /* X(name, grpc status, http status, default message) */
 #define OPSBUS_ERRORS(X)                                                      \
@@ -40,8 +40,7 @@
 	    "a string is not valid UTF-8")                                    \
 	X(MESSAGE_TOO_LARGE, OPSBUS_GRPC_RESOURCE_EXHAUSTED, 413,             \
 	    "the message is larger than the server accepts")                  \
-	X(UNKNOWN_METHOD, OPSBUS_GRPC_UNIMPLEMENTED, 404,                     \
-	    "no such method")                                                 \
+	X(UNKNOWN_METHOD, OPSBUS_GRPC_UNIMPLEMENTED, 404, "no such method")   \
 	X(UNAUTHORIZED, OPSBUS_GRPC_UNAUTHENTICATED, 401,                     \
 	    "a valid API key is required")                                    \
 	X(PERMISSION_DENIED, OPSBUS_GRPC_PERMISSION_DENIED, 403,              \
@@ -81,8 +80,7 @@
 	    "the database is unavailable")                                    \
 	X(SHUTTING_DOWN, OPSBUS_GRPC_UNAVAILABLE, 503,                        \
 	    "the server is shutting down")                                    \
-	X(NOT_IMPLEMENTED, OPSBUS_GRPC_UNIMPLEMENTED, 501,                    \
-	    "not implemented")                                                \
+	X(NOT_IMPLEMENTED, OPSBUS_GRPC_UNIMPLEMENTED, 501, "not implemented") \
 	X(INTERNAL, OPSBUS_GRPC_INTERNAL, 500, "internal error")
 
 typedef enum {

@@ -42,11 +42,12 @@ const char *
 log_quote(const char *s, char *buf, size_t len)
 {
 	int    needs = (s[0] == '\0');
-	size_t o     = 0;
+	size_t o = 0;
 
 	for (const char *p = s; *p != '\0'; p++) {
 		unsigned char c = (unsigned char) *p;
-		if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f) {
+		if (c <= ' ' || c == '"' || c == '=' || c == '\\'
+		    || c == 0x7f) {
 			needs = 1;
 			break;
 		}

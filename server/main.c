@@ -51,7 +51,8 @@ usage(FILE *f)
 	    "  --listen URL      RPC address; repeatable (env OPSBUS_LISTEN, "
 	    "comma-separated;\n"
 	    "                    default tcp://127.0.0.1:7470; ipc:// works)\n"
-	    "  --db URL          PostgreSQL to use (env OPSBUS_DB). Without it "
+	    "  --db URL          PostgreSQL to use (env OPSBUS_DB). Without "
+	    "it "
 	    "opsbusd runs\n"
 	    "                    its own private PostgreSQL in --data-dir.\n"
 	    "  --data-dir DIR    embedded PostgreSQL's home (env "
@@ -83,7 +84,7 @@ parse_int(const char *s, long lo, long hi, long *out)
 	long  v;
 
 	errno = 0;
-	v     = strtol(s, &end, 10);
+	v = strtol(s, &end, 10);
 	if (errno != 0 || *end != '\0' || end == s || v < lo || v > hi) {
 		return (-1);
 	}
@@ -95,7 +96,7 @@ static void
 default_data_dir(struct config *c)
 {
 	const char *state = getenv("XDG_STATE_HOME");
-	const char *home  = getenv("HOME");
+	const char *home = getenv("HOME");
 
 	if (geteuid() == 0) {
 		snprintf(c->data_dir, sizeof(c->data_dir), "/var/lib/opsbus");
@@ -115,7 +116,7 @@ add_listen_list(struct config *c, char *list)
 	char *save = NULL;
 
 	for (char *u = strtok_r(list, ",", &save); u != NULL;
-	    u = strtok_r(NULL, ",", &save)) {
+	     u = strtok_r(NULL, ",", &save)) {
 		if (c->n_listen < MAX_LISTEN && u[0] != '\0') {
 			c->listen[c->n_listen++] = u;
 		}
@@ -147,19 +148,19 @@ parse_config(int argc, char **argv, struct config *c)
 	const char    *log_level = getenv("OPSBUS_LOG_LEVEL");
 
 	memset(c, 0, sizeof(*c));
-	c->db_url             = getenv("OPSBUS_DB");
-	c->api_key            = getenv("OPSBUS_API_KEY");
-	c->pg_user            = getenv("OPSBUS_PG_USER");
-	c->workers            = 8;
-	c->max_request        = 4 * 1024 * 1024;
+	c->db_url = getenv("OPSBUS_DB");
+	c->api_key = getenv("OPSBUS_API_KEY");
+	c->pg_user = getenv("OPSBUS_PG_USER");
+	c->workers = 8;
+	c->max_request = 4 * 1024 * 1024;
 	c->default_timeout_ms = 30000;
 	if ((env = getenv("OPSBUS_DATA_DIR")) != NULL && env[0] != '\0') {
 		snprintf(c->data_dir, sizeof(c->data_dir), "%s", env);
 	} else {
 		default_data_dir(c);
 	}
-	if ((env = getenv("OPSBUS_WORKERS")) != NULL &&
-	    parse_int(env, 1, 256, &v) == 0) {
+	if ((env = getenv("OPSBUS_WORKERS")) != NULL
+	    && parse_int(env, 1, 256, &v) == 0) {
 		c->workers = (int) v;
 	}
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -173,7 +174,8 @@ parse_config(int argc, char **argv, struct config *c)
 			c->db_url = optarg;
 			break;
 		case 'D':
-			snprintf(c->data_dir, sizeof(c->data_dir), "%s", optarg);
+			snprintf(
+			    c->data_dir, sizeof(c->data_dir), "%s", optarg);
 			break;
 		case 'u':
 			c->pg_user = optarg;
@@ -183,23 +185,27 @@ parse_config(int argc, char **argv, struct config *c)
 			break;
 		case 'w':
 			if (parse_int(optarg, 1, 256, &v) != 0) {
-				fprintf(stderr, "opsbusd: --workers takes 1..256\n");
+				fprintf(stderr,
+				    "opsbusd: --workers takes 1..256\n");
 				return (-1);
 			}
 			c->workers = (int) v;
 			break;
 		case 'm':
-			if (parse_int(optarg, 1024, 64L * 1024 * 1024, &v) != 0) {
-				fprintf(stderr, "opsbusd: --max-request takes "
-				                "1024..67108864\n");
+			if (parse_int(optarg, 1024, 64L * 1024 * 1024, &v)
+			    != 0) {
+				fprintf(stderr,
+				    "opsbusd: --max-request takes "
+				    "1024..67108864\n");
 				return (-1);
 			}
 			c->max_request = (size_t) v;
 			break;
 		case 't':
 			if (parse_int(optarg, 1, 300000, &v) != 0) {
-				fprintf(stderr, "opsbusd: --timeout-ms takes "
-				                "1..300000\n");
+				fprintf(stderr,
+				    "opsbusd: --timeout-ms takes "
+				    "1..300000\n");
 				return (-1);
 			}
 			c->default_timeout_ms = (uint32_t) v;
@@ -219,7 +225,8 @@ parse_config(int argc, char **argv, struct config *c)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "opsbusd: unexpected argument %s\n", argv[optind]);
+		fprintf(
+		    stderr, "opsbusd: unexpected argument %s\n", argv[optind]);
 		return (-1);
 	}
 	if (log_level != NULL && log_level[0] != '\0') {
@@ -261,20 +268,20 @@ wait_for_signal(void)
 int
 main(int argc, char **argv)
 {
-	struct config                c;
-	struct pg_embedded          *pg   = NULL;
-	struct db                   *db   = NULL;
-	struct auth                 *auth = NULL;
-	struct rpc_methods          *methods = NULL;
-	struct rpc_server           *srv  = NULL;
-	struct service_config        scfg;
-	struct rpc_dispatcher        disp;
-	struct rpc_server_config     rcfg;
-	const char                  *conninfo;
-	char                         err[1024];
-	sigset_t                     set;
-	int                          rv;
-	int                          status = 1;
+	struct config            c;
+	struct pg_embedded      *pg = NULL;
+	struct db               *db = NULL;
+	struct auth             *auth = NULL;
+	struct rpc_methods      *methods = NULL;
+	struct rpc_server       *srv = NULL;
+	struct service_config    scfg;
+	struct rpc_dispatcher    disp;
+	struct rpc_server_config rcfg;
+	const char              *conninfo;
+	char                     err[1024];
+	sigset_t                 set;
+	int                      rv;
+	int                      status = 1;
 
 	/* Every thread (nng's, the workers) inherits this mask, so the
 	 * signals reach only sigwait in main. */
@@ -288,15 +295,15 @@ main(int argc, char **argv)
 		return (rv > 0 ? 0 : 2);
 	}
 	memset(&scfg, 0, sizeof(scfg));
-	scfg.started_at     = time(NULL);
+	scfg.started_at = time(NULL);
 	scfg.server_version = OPSBUS_VERSION;
-	scfg.max_lease_ms   = 3600000;
+	scfg.max_lease_ms = 3600000;
 
 	if (c.db_url != NULL) {
 		conninfo = c.db_url;
 	} else {
-		struct pg_embedded_config pcfg = {
-		    .data_dir = c.data_dir, .run_as = c.pg_user};
+		struct pg_embedded_config pcfg
+		    = {.data_dir = c.data_dir, .run_as = c.pg_user};
 		log_info("starting the embedded PostgreSQL", "data_dir=%s",
 		    c.data_dir);
 		if (pg_embedded_start(&pcfg, &pg, err, sizeof(err)) != 0) {
@@ -305,37 +312,41 @@ main(int argc, char **argv)
 		}
 		conninfo = pg_embedded_conninfo(pg);
 	}
-	if (db_open(conninfo, &db) != OPSBUS_E_OK ||
-	    migrations_apply(db, migrations_embedded, migrations_embedded_count,
-	        &scfg.schema_version, err, sizeof(err)) != OPSBUS_E_OK) {
+	if (db_open(conninfo, &db) != OPSBUS_E_OK
+	    || migrations_apply(db, migrations_embedded,
+	           migrations_embedded_count, &scfg.schema_version, err,
+	           sizeof(err))
+	        != OPSBUS_E_OK) {
 		fprintf(stderr, "opsbusd: %s\n", err);
 		goto out;
 	}
 	db_free(db);
 	db = NULL;
 	if (auth_alloc(c.api_key, &auth) != OPSBUS_E_OK) {
-		fprintf(stderr, "opsbusd: the API key must be at least 16 "
-		                "characters\n");
+		fprintf(stderr,
+		    "opsbusd: the API key must be at least 16 "
+		    "characters\n");
 		goto out;
 	}
 	if (rpc_methods_bind(service_descriptors, service_descriptors_count,
 	        service_methods, service_methods_count, &methods, err,
-	        sizeof(err)) != 0) {
+	        sizeof(err))
+	    != 0) {
 		fprintf(stderr, "opsbusd: method table: %s\n", err);
 		goto out;
 	}
-	disp.methods            = methods;
-	disp.auth               = auth;
-	disp.cfg                = &scfg;
-	disp.max_request        = c.max_request;
+	disp.methods = methods;
+	disp.auth = auth;
+	disp.cfg = &scfg;
+	disp.max_request = c.max_request;
 	disp.default_timeout_ms = c.default_timeout_ms;
-	disp.max_timeout_ms     = 300000;
+	disp.max_timeout_ms = 300000;
 
 	memset(&rcfg, 0, sizeof(rcfg));
-	rcfg.urls          = c.listen;
-	rcfg.n_urls        = c.n_listen;
-	rcfg.workers       = c.workers;
-	rcfg.conninfo      = conninfo;
+	rcfg.urls = c.listen;
+	rcfg.n_urls = c.n_listen;
+	rcfg.workers = c.workers;
+	rcfg.conninfo = conninfo;
 	rcfg.transport_max = c.max_request * 4;
 	if (rpc_server_start(&rcfg, &disp, &srv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "opsbusd: %s\n", err);
@@ -357,7 +368,7 @@ main(int argc, char **argv)
 	rv = wait_for_signal();
 	log_info("stopping: draining calls in flight", "signal=%d", rv);
 	rpc_server_stop(srv);
-	srv    = NULL;
+	srv = NULL;
 	status = 0;
 out:
 	rpc_server_stop(srv);

@@ -33,7 +33,7 @@ remove_args(struct cli_args *args, int i, int n)
 const char *
 cli_take(struct cli_args *args, const char *name)
 {
-	size_t      len   = strlen(name);
+	size_t      len = strlen(name);
 	const char *value = NULL;
 
 	for (int i = 0; i < args->argc; i++) {
@@ -58,14 +58,16 @@ cli_take(struct cli_args *args, const char *name)
 }
 
 int
-cli_take_all(struct cli_args *args, const char *name, const char **out, int max)
+cli_take_all(
+    struct cli_args *args, const char *name, const char **out, int max)
 {
 	int         n = 0;
 	const char *v;
 
 	while ((v = cli_take(args, name)) != NULL) {
 		if (n >= max) {
-			cli_usage_error("%s given more than %d times", name, max);
+			cli_usage_error(
+			    "%s given more than %d times", name, max);
 		}
 		out[n++] = v;
 	}
@@ -97,7 +99,7 @@ cli_int(const char *name, const char *value, long lo, long hi)
 	long  v;
 
 	errno = 0;
-	v     = strtol(value, &end, 10);
+	v = strtol(value, &end, 10);
 	if (errno != 0 || *end != '\0' || end == value || v < lo || v > hi) {
 		cli_usage_error("%s must be a whole number from %ld to %ld, "
 		                "not \"%s\"",
@@ -123,8 +125,8 @@ cli_done(struct cli_args *args, int max_positional)
 		positional++;
 	}
 	if (positional > max_positional) {
-		cli_usage_error("unexpected argument \"%s\"",
-		    args->argv[args->argc - 1]);
+		cli_usage_error(
+		    "unexpected argument \"%s\"", args->argv[args->argc - 1]);
 	}
 }
 
@@ -158,7 +160,8 @@ cli_read_value(const char *value)
 	}
 	f = strcmp(value, "-") == 0 ? stdin : fopen(value + 1, "r");
 	if (f == NULL) {
-		cli_usage_error("cannot read %s: %s", value + 1, strerror(errno));
+		cli_usage_error(
+		    "cannot read %s: %s", value + 1, strerror(errno));
 	}
 	while ((c = fgetc(f)) != EOF) {
 		if (len + 2 > cap) {

@@ -32,8 +32,8 @@ struct cli {
  */
 const char *cli_take(struct cli_args *args, const char *name);
 /* Removes every occurrence; returns how many values were written. */
-int cli_take_all(struct cli_args *args, const char *name, const char **out,
-    int max);
+int cli_take_all(
+    struct cli_args *args, const char *name, const char **out, int max);
 /* Removes a flag "--name"; returns whether it was there. */
 bool cli_flag(struct cli_args *args, const char *name);
 /* Parses an integer option value in [lo, hi] or exits with status 2. */
@@ -46,8 +46,8 @@ const char *cli_positional(struct cli_args *args, int i);
 void        cli_done(struct cli_args *args, int max_positional);
 
 /* Prints a usage error and exits with status 2. */
-void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
-__attribute__((noreturn));
+void cli_usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2))) __attribute__((noreturn));
 
 /*
  * Calls method and returns the answer, or prints the error
@@ -66,8 +66,8 @@ char *cli_read_value(const char *value);
 /* Table output: a header row, then rows, columns padded to fit. */
 struct cli_table;
 struct cli_table *cli_table_new(int ncols, const char *const *headers);
-void cli_table_add(struct cli_table *t, const char *const *cells);
-void cli_table_print(struct cli_table *t, FILE *f);
+void              cli_table_add(struct cli_table *t, const char *const *cells);
+void              cli_table_print(struct cli_table *t, FILE *f);
 
 /* The commands; each returns the exit status. */
 int cmd_health(struct cli *cli);

@@ -28,7 +28,8 @@ cmd_health(struct cli *cli)
 		    res->database_ok ? "reachable" : "UNREACHABLE");
 		printf("schema version:  %d\n", res->schema_version);
 		printf("server version:  %s\n", res->server_version);
-		printf("uptime:          %llds\n", (long long) res->uptime_seconds);
+		printf("uptime:          %llds\n",
+		    (long long) res->uptime_seconds);
 	}
 	int rv = res->database_ok ? 0 : 1;
 	protobuf_c_message_free_unpacked(&res->base, NULL);

@@ -89,13 +89,14 @@ jobs_create(struct cli *cli)
 		req.run_at = CLI_PB_STR(v);
 	}
 	if ((v = cli_take(&cli->args, "--max-attempts")) != NULL) {
-		req.max_attempts = (int32_t) cli_int("--max-attempts", v, 1, 1000);
+		req.max_attempts
+		    = (int32_t) cli_int("--max-attempts", v, 1, 1000);
 	}
 	if ((v = cli_take(&cli->args, "--priority")) != NULL) {
 		req.priority = (int32_t) cli_int("--priority", v, -1000, 1000);
 	}
 	if ((v = cli_take(&cli->args, "--payload")) != NULL) {
-		payload     = cli_read_value(v);
+		payload = cli_read_value(v);
 		req.payload = payload;
 	}
 	cli_done(&cli->args, 0);
@@ -149,26 +150,28 @@ jobs_get(struct cli *cli)
 	if (res->n_attempts > 0) {
 		static const char *const h[] = {"ATTEMPT", "WORKER", "STARTED",
 		    "ENDED", "TO", "REASON", "ERROR"};
-		struct cli_table *t = cli_table_new(7, h);
+		struct cli_table        *t = cli_table_new(7, h);
 		printf("\nattempts:\n");
 		for (size_t i = 0; i < res->n_attempts; i++) {
 			Opsbus__V1__Attempt *a = res->attempts[i];
 			char                 n[16];
 			snprintf(n, sizeof(n), "%d", a->attempt);
-			const char *row[] = {n, a->worker_id, a->started_at,
-			    a->ended_at, a->to_status, a->reason_code, a->error};
+			const char *row[]
+			    = {n, a->worker_id, a->started_at, a->ended_at,
+			        a->to_status, a->reason_code, a->error};
 			cli_table_add(t, row);
 		}
 		cli_table_print(t, stdout);
 	}
 	if (res->n_timeline > 0) {
-		static const char *const h[] = {"AT", "EVENT", "ACTOR", "DETAIL"};
+		static const char *const h[]
+		    = {"AT", "EVENT", "ACTOR", "DETAIL"};
 		struct cli_table *t = cli_table_new(4, h);
 		printf("\ntimeline:\n");
 		for (size_t i = 0; i < res->n_timeline; i++) {
 			Opsbus__V1__TimelineEvent *e = res->timeline[i];
-			const char *row[] = {e->created_at, e->event_type, e->actor,
-			    e->payload};
+			const char *row[] = {e->created_at, e->event_type,
+			    e->actor, e->payload};
 			cli_table_add(t, row);
 		}
 		cli_table_print(t, stdout);
@@ -187,7 +190,7 @@ jobs_list(struct cli *cli)
 
 	opsbus__v1__list_jobs_request__init(&req);
 	req.n_states = (size_t) cli_take_all(&cli->args, "--state", states, 8);
-	req.states   = (char **) (uintptr_t) states;
+	req.states = (char **) (uintptr_t) states;
 	if ((v = cli_take(&cli->args, "--queue")) != NULL) {
 		req.queue = CLI_PB_STR(v);
 	}
@@ -203,9 +206,10 @@ jobs_list(struct cli *cli)
 	if ((v = cli_take(&cli->args, "--limit")) != NULL) {
 		/* The server checks the range; the CLI passes what it got so
 		 * that the server's message is the one people see. */
-		req.limit_value_case = OPSBUS__V1__LIST_JOBS_REQUEST__LIMIT_VALUE_LIMIT;
-		req.limit = (int32_t) cli_int("--limit", v, -2147483647L,
-		    2147483647L);
+		req.limit_value_case
+		    = OPSBUS__V1__LIST_JOBS_REQUEST__LIMIT_VALUE_LIMIT;
+		req.limit = (int32_t) cli_int(
+		    "--limit", v, -2147483647L, 2147483647L);
 	}
 	cli_done(&cli->args, 0);
 	res = (Opsbus__V1__ListJobsResponse *) cli_call(cli,
@@ -219,14 +223,14 @@ jobs_list(struct cli *cli)
 	} else {
 		static const char *const h[] = {"ID", "STATUS", "QUEUE",
 		    "TARGET", "ATTEMPTS", "REASON", "UPDATED"};
-		struct cli_table *t = cli_table_new(7, h);
+		struct cli_table        *t = cli_table_new(7, h);
 		for (size_t i = 0; i < res->n_jobs; i++) {
 			Opsbus__V1__Job *j = res->jobs[i];
 			char             att[32];
 			snprintf(att, sizeof(att), "%d/%d", j->attempts,
 			    j->max_attempts);
-			const char *row[] = {j->id, j->status, j->queue, j->target,
-			    att, j->reason_code, j->updated_at};
+			const char *row[] = {j->id, j->status, j->queue,
+			    j->target, att, j->reason_code, j->updated_at};
 			cli_table_add(t, row);
 		}
 		cli_table_print(t, stdout);

@@ -62,10 +62,10 @@ keys_list(struct cli *cli)
 	} else {
 		static const char *const h[] = {"ID", "PREFIX", "IDENTITY",
 		    "ROLE", "TENANT", "CREATED", "REVOKED"};
-		struct cli_table *t = cli_table_new(7, h);
+		struct cli_table        *t = cli_table_new(7, h);
 		for (size_t i = 0; i < res->n_keys; i++) {
-			Opsbus__V1__ApiKey *k     = res->keys[i];
-			const char         *row[] = {k->id, k->prefix, k->identity,
+			Opsbus__V1__ApiKey *k = res->keys[i];
+			const char *row[] = {k->id, k->prefix, k->identity,
 			    k->role, k->tenant, k->created_at, k->revoked_at};
 			cli_table_add(t, row);
 		}

@@ -32,7 +32,8 @@ usage(FILE *f)
 	    "              [--max-attempts N] [--run-at RFC3339] "
 	    "[--priority N]\n"
 	    "  jobs get ID [--attempts] [--timeline]\n"
-	    "  jobs list [--state S]... [--queue Q] [--target X] [--tenant T]\n"
+	    "  jobs list [--state S]... [--queue Q] [--target X] [--tenant "
+	    "T]\n"
 	    "            [--limit 1..100] [--page-token TOKEN]\n"
 	    "  keys create --identity ID --role viewer|worker|operator|admin "
 	    "[--tenant T]\n"
@@ -66,19 +67,19 @@ main(int argc, char **argv)
 	memset(&cfg, 0, sizeof(cfg));
 	cli.args.argc = argc - 1;
 	cli.args.argv = argv + 1;
-	if (cli_flag(&cli.args, "--help") || cli_flag(&cli.args, "-h") ||
-	    argc < 2) {
+	if (cli_flag(&cli.args, "--help") || cli_flag(&cli.args, "-h")
+	    || argc < 2) {
 		usage(argc < 2 ? stderr : stdout);
 		return (argc < 2 ? 2 : 0);
 	}
-	cfg.url               = env_or(cli_take(&cli.args, "--url"), "OPSBUS_URL");
-	cfg.api_key           = env_or(cli_take(&cli.args, "--api-key"),
-	              "OPSBUS_API_KEY");
-	cfg.operator_identity = env_or(cli_take(&cli.args, "--operator"),
-	    "OPSBUS_OPERATOR");
+	cfg.url = env_or(cli_take(&cli.args, "--url"), "OPSBUS_URL");
+	cfg.api_key
+	    = env_or(cli_take(&cli.args, "--api-key"), "OPSBUS_API_KEY");
+	cfg.operator_identity
+	    = env_or(cli_take(&cli.args, "--operator"), "OPSBUS_OPERATOR");
 	if ((timeout = cli_take(&cli.args, "--timeout")) != NULL) {
-		cfg.timeout_ms = (uint32_t) cli_int("--timeout", timeout, 1,
-		    300000);
+		cfg.timeout_ms
+		    = (uint32_t) cli_int("--timeout", timeout, 1, 300000);
 	}
 	cli.json = cli_flag(&cli.args, "--json");
 	if (cli.args.argc < 1 || cli.args.argv[0][0] == '-') {
@@ -96,8 +97,8 @@ main(int argc, char **argv)
 		cli.args.argc--;
 		cli.args.argv++;
 	}
-	if (strcmp(cmd, "health") != 0 && strcmp(cmd, "jobs") != 0 &&
-	    strcmp(cmd, "keys") != 0) {
+	if (strcmp(cmd, "health") != 0 && strcmp(cmd, "jobs") != 0
+	    && strcmp(cmd, "keys") != 0) {
 		cli_usage_error("unknown command \"%s\"", cmd);
 	}
 	if (opsbus_client_open(&cfg, &cli.client, &st) != 0) {

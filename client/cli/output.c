@@ -16,10 +16,12 @@ cli_call(struct cli *cli, const char *method, const ProtobufCMessage *in,
 	ProtobufCMessage    *out = NULL;
 	struct opsbus_status st;
 
-	if (opsbus_call(cli->client, method, in, out_desc, &out, NULL, &st) != 0) {
+	if (opsbus_call(cli->client, method, in, out_desc, &out, NULL, &st)
+	    != 0) {
 		fprintf(stderr, "opsbus: %s: %s", st.error_code, st.message);
 		if (st.correlation_id[0] != '\0') {
-			fprintf(stderr, " (correlation id %s)", st.correlation_id);
+			fprintf(
+			    stderr, " (correlation id %s)", st.correlation_id);
 		}
 		fprintf(stderr, "\n");
 		return (NULL);
@@ -31,8 +33,9 @@ void
 cli_print_json(const ProtobufCMessage *m)
 {
 	json_t *j = pbjson_from_message(m, PBJSON_EMIT_DEFAULTS);
-	char   *s = j != NULL ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
-	                    : NULL;
+	char   *s = j != NULL
+	      ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+	      : NULL;
 
 	if (s != NULL) {
 		printf("%s\n", s);
@@ -69,16 +72,17 @@ cli_table_add(struct cli_table *t, const char *const *cells)
 	}
 	if (t->nrows == t->cap) {
 		int     cap = t->cap == 0 ? 16 : t->cap * 2;
-		char ***nr  = realloc(t->rows, (size_t) cap * sizeof(*nr));
+		char ***nr = realloc(t->rows, (size_t) cap * sizeof(*nr));
 		if (nr == NULL) {
 			return;
 		}
 		t->rows = nr;
-		t->cap  = cap;
+		t->cap = cap;
 	}
 	t->rows[t->nrows] = calloc((size_t) t->ncols, sizeof(char *));
 	for (int c = 0; t->rows[t->nrows] != NULL && c < t->ncols; c++) {
-		t->rows[t->nrows][c] = strdup(cells[c] != NULL ? cells[c] : "");
+		t->rows[t->nrows][c]
+		    = strdup(cells[c] != NULL ? cells[c] : "");
 	}
 	t->nrows++;
 }

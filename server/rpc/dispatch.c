@@ -47,9 +47,8 @@ struct dispatch {
 	size_t                       body_len;
 };
 
-static opsbus_err
-fail(struct dispatch *x, opsbus_err err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static opsbus_err fail(struct dispatch *x, opsbus_err err, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 static opsbus_err
 fail(struct dispatch *x, opsbus_err err, const char *fmt, ...)
@@ -84,7 +83,8 @@ correlation_ok(const char *s)
 		return (false);
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (!isalnum((unsigned char) s[i]) && strchr("._:-", s[i]) == NULL) {
+		if (!isalnum((unsigned char) s[i])
+		    && strchr("._:-", s[i]) == NULL) {
 			return (false);
 		}
 	}
@@ -117,11 +117,11 @@ read_envelope(struct dispatch *x, const uint8_t *buf, size_t len)
 		    "the request is %zu bytes; the limit is %zu", len,
 		    x->d->max_request));
 	}
-	err = wirecheck_message(&opsbus__v1__rpc_request__descriptor, buf,
-	    len, WIRECHECK_MAX_DEPTH, where, sizeof(where));
+	err = wirecheck_message(&opsbus__v1__rpc_request__descriptor, buf, len,
+	    WIRECHECK_MAX_DEPTH, where, sizeof(where));
 	if (err != OPSBUS_E_OK) {
-		return (fail(x, err, "the RpcRequest envelope is invalid (%s)",
-		    where));
+		return (fail(
+		    x, err, "the RpcRequest envelope is invalid (%s)", where));
 	}
 	x->req = opsbus__v1__rpc_request__unpack(&x->a->pb, len, buf);
 	if (x->req == NULL) {
@@ -129,7 +129,8 @@ read_envelope(struct dispatch *x, const uint8_t *buf, size_t len)
 		    "the request is not an RpcRequest"));
 	}
 	v = metadata_get(x->req, "x-correlation-id");
-	x->correlation_id = (v != NULL && correlation_ok(v)) ? v : new_uuid(x->a);
+	x->correlation_id
+	    = (v != NULL && correlation_ok(v)) ? v : new_uuid(x->a);
 	if ((v = metadata_get(x->req, "x-api-key")) != NULL && v[0] != '\0') {
 		x->api_key = v;
 	} else if ((v = metadata_get(x->req, "authorization")) != NULL) {
@@ -162,17 +163,18 @@ authenticate(struct dispatch *x)
 	opsbus_err                   err;
 
 	if (impl->perm == PERM_PUBLIC && x->api_key == NULL) {
-		snprintf(x->who.identity, sizeof(x->who.identity), "anonymous");
+		snprintf(
+		    x->who.identity, sizeof(x->who.identity), "anonymous");
 		x->who.anonymous = true;
 		return (OPSBUS_E_OK);
 	}
 	err = auth_resolve(x->d->auth, x->db, x->api_key, &x->who);
 	if (err == OPSBUS_E_UNAUTHORIZED) {
 		return (fail(x, err,
-		    x->api_key == NULL
-		        ? "an API key is required (x-api-key or authorization: "
-		          "Bearer)"
-		        : "the API key is not valid"));
+		    x->api_key == NULL ? "an API key is required (x-api-key "
+		                         "or authorization: "
+		                         "Bearer)"
+		                       : "the API key is not valid"));
 	}
 	if (err != OPSBUS_E_OK) {
 		return (fail(x, err, "cannot check the API key: %s",
@@ -183,8 +185,8 @@ authenticate(struct dispatch *x)
 		    "role %s may not call %s", role_name(x->who.role),
 		    x->method->name));
 	}
-	if (x->operator_identity == NULL || x->operator_identity[0] == '\0' ||
-	    strlen(x->operator_identity) > 128) {
+	if (x->operator_identity == NULL || x->operator_identity[0] == '\0'
+	    || strlen(x->operator_identity) > 128) {
 		x->operator_identity = x->who.identity;
 	}
 	return (OPSBUS_E_OK);
@@ -216,13 +218,13 @@ static char *
 to_hex(struct arena *a, const uint8_t *p, size_t n)
 {
 	static const char digits[] = "0123456789abcdef";
-	char             *s        = arena_alloc(a, n * 2 + 1);
+	char             *s = arena_alloc(a, n * 2 + 1);
 
 	if (s == NULL) {
 		return (NULL);
 	}
 	for (size_t i = 0; i < n; i++) {
-		s[2 * i]     = digits[p[i] >> 4];
+		s[2 * i] = digits[p[i] >> 4];
 		s[2 * i + 1] = digits[p[i] & 15];
 	}
 	s[n * 2] = '\0';
@@ -259,11 +261,11 @@ stored_reply(struct dispatch *x)
 	}
 	/* bytea in text form: "\x" then hex digits. */
 	hex = db_rows_get(rows, 0, 0) + 2;
-	n   = strlen(hex) / 2;
+	n = strlen(hex) / 2;
 	x->body = arena_alloc(x->a, n > 0 ? n : 1);
 	for (size_t i = 0; x->body != NULL && i < n; i++) {
-		x->body[i] = (uint8_t) (hexval(hex[2 * i]) << 4 |
-		    hexval(hex[2 * i + 1]));
+		x->body[i] = (uint8_t) (hexval(hex[2 * i]) << 4
+		    | hexval(hex[2 * i + 1]));
 	}
 	x->body_len = n;
 	db_rows_free(rows);
@@ -271,12 +273,13 @@ stored_reply(struct dispatch *x)
 }
 
 static uint8_t *
-pack_response(struct arena *a, const Opsbus__V1__RpcResponse *resp, size_t *len)
+pack_response(
+    struct arena *a, const Opsbus__V1__RpcResponse *resp, size_t *len)
 {
 	uint8_t *buf;
 
 	*len = opsbus__v1__rpc_response__get_packed_size(resp);
-	buf  = arena_alloc(a, *len > 0 ? *len : 1);
+	buf = arena_alloc(a, *len > 0 ? *len : 1);
 	if (buf != NULL) {
 		opsbus__v1__rpc_response__pack(resp, buf);
 	}
@@ -288,7 +291,7 @@ static opsbus_err
 pack_ok(struct dispatch *x, const ProtobufCMessage *out)
 {
 	Opsbus__V1__RpcResponse resp = OPSBUS__V1__RPC_RESPONSE__INIT;
-	size_t                  n    = protobuf_c_message_get_packed_size(out);
+	size_t                  n = protobuf_c_message_get_packed_size(out);
 
 	resp.body.data = arena_alloc(x->a, n > 0 ? n : 1);
 	if (resp.body.data == NULL) {
@@ -317,8 +320,8 @@ put_reply(struct dispatch *x, bool *raced)
 	if (p[2] == NULL) {
 		return (OPSBUS_E_INTERNAL);
 	}
-	if ((err = db_exec(x->db, &stmt_reply_put, 3, p, &rows)) !=
-	    OPSBUS_E_OK) {
+	if ((err = db_exec(x->db, &stmt_reply_put, 3, p, &rows))
+	    != OPSBUS_E_OK) {
 		return (err);
 	}
 	*raced = db_rows_affected(rows) == 0;
@@ -334,14 +337,14 @@ static opsbus_err
 run_handler(struct dispatch *x, const ProtobufCMessage *in)
 {
 	const struct service_method *impl = x->method->impl;
-	const bool      tx  = (impl->flags & METHOD_NO_TX) == 0;
-	opsbus_err      err = OPSBUS_E_OK;
-	struct rpc_call call;
+	const bool                   tx = (impl->flags & METHOD_NO_TX) == 0;
+	opsbus_err                   err = OPSBUS_E_OK;
+	struct rpc_call              call;
 
 	memset(&call, 0, sizeof(call));
 	for (int attempt = 0; attempt < DISPATCH_CONFLICT_RETRIES; attempt++) {
 		const ProtobufCMessageDescriptor *od = x->method->desc->output;
-		ProtobufCMessage *out   = arena_alloc(x->a, od->sizeof_message);
+		ProtobufCMessage *out = arena_alloc(x->a, od->sizeof_message);
 		bool              raced = false;
 
 		if (out == NULL) {
@@ -349,15 +352,16 @@ run_handler(struct dispatch *x, const ProtobufCMessage *in)
 		}
 		od->message_init(out);
 		memset(&call, 0, sizeof(call));
-		call.db                = x->db;
-		call.arena             = x->a;
-		call.who               = &x->who;
-		call.cfg               = x->d->cfg;
-		call.method            = x->method->name;
-		call.correlation_id    = x->correlation_id;
+		call.db = x->db;
+		call.arena = x->a;
+		call.who = &x->who;
+		call.cfg = x->d->cfg;
+		call.method = x->method->name;
+		call.correlation_id = x->correlation_id;
 		call.operator_identity = x->operator_identity;
 
-		if (tx && (err = db_begin(x->db, x->timeout_ms)) != OPSBUS_E_OK) {
+		if (tx
+		    && (err = db_begin(x->db, x->timeout_ms)) != OPSBUS_E_OK) {
 			return (fail(x, err, "%s", opsbus_err_text(err)));
 		}
 		if (tx && x->reply_key != NULL && stored_reply(x)) {
@@ -384,7 +388,7 @@ run_handler(struct dispatch *x, const ProtobufCMessage *in)
 		} else if (err == OPSBUS_E_OK || call.commit_on_error) {
 			opsbus_err cerr = db_commit(x->db);
 			if (err == OPSBUS_E_OK && cerr != OPSBUS_E_OK) {
-				err          = cerr;
+				err = cerr;
 				call.message = NULL;
 			}
 		} else {
@@ -398,7 +402,8 @@ run_handler(struct dispatch *x, const ProtobufCMessage *in)
 	if (err != OPSBUS_E_OK) {
 		x->body = NULL;
 		return (fail(x, err, "%s",
-		    call.message != NULL ? call.message : opsbus_err_text(err)));
+		    call.message != NULL ? call.message
+		                         : opsbus_err_text(err)));
 	}
 	return (OPSBUS_E_OK);
 }
@@ -408,23 +413,25 @@ finish(struct dispatch *x, struct rpc_reply *reply)
 {
 	Opsbus__V1__RpcResponse resp = OPSBUS__V1__RPC_RESPONSE__INIT;
 
-	reply->method = x->method != NULL ? x->method->name
+	reply->method = x->method != NULL
+	    ? x->method->name
 	    : (x->req != NULL ? x->req->method : "");
-	reply->correlation_id = x->correlation_id != NULL ? x->correlation_id : "";
+	reply->correlation_id
+	    = x->correlation_id != NULL ? x->correlation_id : "";
 	if (x->err == OPSBUS_E_OK && x->body != NULL) {
-		reply->data       = x->body;
-		reply->len        = x->body_len;
-		reply->code       = 0;
+		reply->data = x->body;
+		reply->len = x->body_len;
+		reply->code = 0;
 		reply->error_code = "OK";
 		return;
 	}
 	if (x->err == OPSBUS_E_OK) {
-		x->err     = OPSBUS_E_INTERNAL;
+		x->err = OPSBUS_E_INTERNAL;
 		x->message = NULL;
 	}
-	resp.code       = opsbus_err_grpc(x->err);
+	resp.code = opsbus_err_grpc(x->err);
 	resp.error_code = (char *) (uintptr_t) opsbus_err_name(x->err);
-	resp.message    = (char *) (uintptr_t) (x->message != NULL
+	resp.message = (char *) (uintptr_t) (x->message != NULL
 	        ? x->message
 	        : opsbus_err_text(x->err));
 	resp.correlation_id = (char *) (uintptr_t) reply->correlation_id;
@@ -447,16 +454,16 @@ rpc_dispatch(const struct rpc_dispatcher *d, struct db *db, struct arena *a,
 
 	memset(&x, 0, sizeof(x));
 	memset(reply, 0, sizeof(*reply));
-	x.d  = d;
+	x.d = d;
 	x.db = db;
-	x.a  = a;
-	if (read_envelope(&x, buf, len) == OPSBUS_E_OK &&
-	    authenticate(&x) == OPSBUS_E_OK &&
-	    read_input(&x, &in) == OPSBUS_E_OK) {
-		if ((x.method->impl->flags & METHOD_MUTATING) != 0 &&
-		    x.req->request_id[0] != '\0') {
-			x.reply_key = arena_printf(a, "%s:%.128s",
-			    x.who.identity, x.req->request_id);
+	x.a = a;
+	if (read_envelope(&x, buf, len) == OPSBUS_E_OK
+	    && authenticate(&x) == OPSBUS_E_OK
+	    && read_input(&x, &in) == OPSBUS_E_OK) {
+		if ((x.method->impl->flags & METHOD_MUTATING) != 0
+		    && x.req->request_id[0] != '\0') {
+			x.reply_key = arena_printf(
+			    a, "%s:%.128s", x.who.identity, x.req->request_id);
 		}
 		(void) run_handler(&x, in);
 	}

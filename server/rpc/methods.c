@@ -32,8 +32,8 @@ rpc_methods_free(struct rpc_methods *m)
 }
 
 int
-rpc_methods_bind(const ProtobufCServiceDescriptor *const *svcs,
-    size_t n_svc, const struct service_method *impls, size_t n_impl,
+rpc_methods_bind(const ProtobufCServiceDescriptor *const *svcs, size_t n_svc,
+    const struct service_method *impls, size_t n_impl,
     struct rpc_methods **out, char *err, size_t err_len)
 {
 	struct rpc_methods *m;
@@ -42,24 +42,27 @@ rpc_methods_bind(const ProtobufCServiceDescriptor *const *svcs,
 	for (size_t s = 0; s < n_svc; s++) {
 		total += svcs[s]->n_methods;
 	}
-	if ((m = calloc(1, sizeof(*m))) == NULL ||
-	    (m->v = calloc(total > 0 ? total : 1, sizeof(*m->v))) == NULL) {
+	if ((m = calloc(1, sizeof(*m))) == NULL
+	    || (m->v = calloc(total > 0 ? total : 1, sizeof(*m->v))) == NULL) {
 		free(m);
 		snprintf(err, err_len, "out of memory");
 		return (-1);
 	}
 	for (size_t s = 0; s < n_svc; s++) {
 		for (unsigned i = 0; i < svcs[s]->n_methods; i++) {
-			const ProtobufCMethodDescriptor *md = &svcs[s]->methods[i];
+			const ProtobufCMethodDescriptor *md
+			    = &svcs[s]->methods[i];
 			struct rpc_method *rm = &m->v[m->n];
-			size_t len = strlen(svcs[s]->name) + strlen(md->name) + 2;
+			size_t             len
+			    = strlen(svcs[s]->name) + strlen(md->name) + 2;
 
 			if ((rm->name = malloc(len)) == NULL) {
 				rpc_methods_free(m);
 				snprintf(err, err_len, "out of memory");
 				return (-1);
 			}
-			snprintf(rm->name, len, "%s/%s", svcs[s]->name, md->name);
+			snprintf(
+			    rm->name, len, "%s/%s", svcs[s]->name, md->name);
 			rm->desc = md;
 			m->n++;
 			for (size_t h = 0; h < n_impl; h++) {

@@ -56,9 +56,11 @@ log_call(const struct rpc_reply *r, int64_t us)
 	if (!log_enabled(level)) {
 		return;
 	}
-	log_msg(level, "rpc", "method=%s code=%d error_code=%s us=%lld "
-	    "correlation_id=%s", r->method[0] != '\0' ? r->method : "-",
-	    r->code, r->error_code, (long long) us, r->correlation_id);
+	log_msg(level, "rpc",
+	    "method=%s code=%d error_code=%s us=%lld "
+	    "correlation_id=%s",
+	    r->method[0] != '\0' ? r->method : "-", r->code, r->error_code,
+	    (long long) us, r->correlation_id);
 }
 
 static void
@@ -66,7 +68,7 @@ worker_serve(struct rpc_worker *w, nng_msg *req)
 {
 	struct rpc_reply reply;
 	nng_msg         *rep = NULL;
-	int64_t          t0  = now_us();
+	int64_t          t0 = now_us();
 	int              rv;
 
 	rpc_dispatch(w->srv->d, w->db, &w->arena, nng_msg_body(req),
@@ -133,9 +135,10 @@ rpc_server_start(const struct rpc_server_config *cfg,
 	struct rpc_server *srv;
 	int                rv;
 
-	if ((srv = calloc(1, sizeof(*srv))) == NULL ||
-	    (srv->workers = calloc((size_t) cfg->workers,
-	         sizeof(*srv->workers))) == NULL) {
+	if ((srv = calloc(1, sizeof(*srv))) == NULL
+	    || (srv->workers
+	           = calloc((size_t) cfg->workers, sizeof(*srv->workers)))
+	        == NULL) {
 		free(srv);
 		snprintf(err, err_len, "out of memory");
 		return (-1);
@@ -165,10 +168,10 @@ rpc_server_start(const struct rpc_server_config *cfg,
 		struct rpc_worker *w = &srv->workers[i];
 		w->srv = srv;
 		arena_init(&w->arena);
-		if (nng_ctx_open(&w->ctx, srv->sock) != 0 ||
-		    nng_aio_alloc(&w->recv_aio, NULL, NULL) != 0 ||
-		    nng_aio_alloc(&w->send_aio, NULL, NULL) != 0 ||
-		    db_open(cfg->conninfo, &w->db) != OPSBUS_E_OK) {
+		if (nng_ctx_open(&w->ctx, srv->sock) != 0
+		    || nng_aio_alloc(&w->recv_aio, NULL, NULL) != 0
+		    || nng_aio_alloc(&w->send_aio, NULL, NULL) != 0
+		    || db_open(cfg->conninfo, &w->db) != OPSBUS_E_OK) {
 			snprintf(err, err_len, "cannot set up worker %d", i);
 			nng_close(srv->sock);
 			server_free(srv);

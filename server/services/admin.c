@@ -14,9 +14,9 @@
 #include "services/validate.h"
 #include "store/db.h"
 
-#define KEY_COLUMNS                                                           \
-	"id, identity, role, coalesce(tenant, ''), " SQL_TS("created_at")     \
-	", " SQL_TS("revoked_at") ", prefix"
+#define KEY_COLUMNS                                          \
+	"id, identity, role, coalesce(tenant, ''), " SQL_TS( \
+	    "created_at") ", " SQL_TS("revoked_at") ", prefix"
 
 static const struct db_stmt stmt_insert = {"admin_key_insert",
     "INSERT INTO api_keys (id, key_hash, prefix, identity, role, tenant) "
@@ -37,13 +37,13 @@ key_from_row(struct rpc_call *call, const struct db_rows *rows, int r)
 	if (k == NULL) {
 		return (NULL);
 	}
-	k->id         = call_strdup(call, db_rows_get(rows, r, 0));
-	k->identity   = call_strdup(call, db_rows_get(rows, r, 1));
-	k->role       = call_strdup(call, db_rows_get(rows, r, 2));
-	k->tenant     = call_strdup(call, db_rows_get(rows, r, 3));
+	k->id = call_strdup(call, db_rows_get(rows, r, 0));
+	k->identity = call_strdup(call, db_rows_get(rows, r, 1));
+	k->role = call_strdup(call, db_rows_get(rows, r, 2));
+	k->tenant = call_strdup(call, db_rows_get(rows, r, 3));
 	k->created_at = call_strdup(call, db_rows_get(rows, r, 4));
 	k->revoked_at = call_strdup(call, db_rows_get(rows, r, 5));
-	k->prefix     = call_strdup(call, db_rows_get(rows, r, 6));
+	k->prefix = call_strdup(call, db_rows_get(rows, r, 6));
 	return (k);
 }
 
@@ -62,13 +62,13 @@ random_bytes(unsigned char *buf, size_t n)
 }
 
 opsbus_err
-admin_create_key(struct rpc_call *call, const ProtobufCMessage *inm,
-    ProtobufCMessage *outm)
+admin_create_key(
+    struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
 {
-	const Opsbus__V1__CreateApiKeyRequest *in =
-	    (const Opsbus__V1__CreateApiKeyRequest *) inm;
-	Opsbus__V1__CreateApiKeyResponse *out =
-	    (Opsbus__V1__CreateApiKeyResponse *) outm;
+	const Opsbus__V1__CreateApiKeyRequest *in
+	    = (const Opsbus__V1__CreateApiKeyRequest *) inm;
+	Opsbus__V1__CreateApiKeyResponse *out
+	    = (Opsbus__V1__CreateApiKeyResponse *) outm;
 	unsigned char   raw[24];
 	char            secret[4 + 2 * sizeof(raw) + 1];
 	char            hash[65];
@@ -93,8 +93,8 @@ admin_create_key(struct rpc_call *call, const ProtobufCMessage *inm,
 		    "'.', '_', '-', ':' and '/'"));
 	}
 	if (random_bytes(raw, sizeof(raw)) != 0) {
-		return (call_fail(call, OPSBUS_E_INTERNAL,
-		    "no random source"));
+		return (
+		    call_fail(call, OPSBUS_E_INTERNAL, "no random source"));
 	}
 	memcpy(secret, "obk_", 4);
 	for (size_t i = 0; i < sizeof(raw); i++) {
@@ -108,32 +108,33 @@ admin_create_key(struct rpc_call *call, const ProtobufCMessage *inm,
 	p[3] = in->identity;
 	p[4] = role_name(role);
 	p[5] = in->tenant;
-	if ((err = db_exec(call->db, &stmt_insert, 6, p, &rows)) !=
-	    OPSBUS_E_OK) {
+	if ((err = db_exec(call->db, &stmt_insert, 6, p, &rows))
+	    != OPSBUS_E_OK) {
 		return (err);
 	}
-	out->key = db_rows_count(rows) == 1 ? key_from_row(call, rows, 0) : NULL;
+	out->key
+	    = db_rows_count(rows) == 1 ? key_from_row(call, rows, 0) : NULL;
 	db_rows_free(rows);
 	out->secret = call_strdup(call, secret);
 	return (out->key != NULL ? OPSBUS_E_OK : OPSBUS_E_INTERNAL);
 }
 
 opsbus_err
-admin_list_keys(struct rpc_call *call, const ProtobufCMessage *inm,
-    ProtobufCMessage *outm)
+admin_list_keys(
+    struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
 {
-	Opsbus__V1__ListApiKeysResponse *out =
-	    (Opsbus__V1__ListApiKeysResponse *) outm;
+	Opsbus__V1__ListApiKeysResponse *out
+	    = (Opsbus__V1__ListApiKeysResponse *) outm;
 	struct db_rows *rows;
 	opsbus_err      err;
 	int             n;
 
 	(void) inm;
-	if ((err = db_exec(call->db, &stmt_list, 0, NULL, &rows)) !=
-	    OPSBUS_E_OK) {
+	if ((err = db_exec(call->db, &stmt_list, 0, NULL, &rows))
+	    != OPSBUS_E_OK) {
 		return (err);
 	}
-	n         = db_rows_count(rows);
+	n = db_rows_count(rows);
 	out->keys = call_array(call, (size_t) n + 1, sizeof(*out->keys));
 	for (int r = 0; out->keys != NULL && r < n; r++) {
 		out->keys[out->n_keys++] = key_from_row(call, rows, r);
@@ -143,23 +144,23 @@ admin_list_keys(struct rpc_call *call, const ProtobufCMessage *inm,
 }
 
 opsbus_err
-admin_revoke_key(struct rpc_call *call, const ProtobufCMessage *inm,
-    ProtobufCMessage *outm)
+admin_revoke_key(
+    struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
 {
-	const Opsbus__V1__RevokeApiKeyRequest *in =
-	    (const Opsbus__V1__RevokeApiKeyRequest *) inm;
-	Opsbus__V1__RevokeApiKeyResponse *out =
-	    (Opsbus__V1__RevokeApiKeyResponse *) outm;
+	const Opsbus__V1__RevokeApiKeyRequest *in
+	    = (const Opsbus__V1__RevokeApiKeyRequest *) inm;
+	Opsbus__V1__RevokeApiKeyResponse *out
+	    = (Opsbus__V1__RevokeApiKeyResponse *) outm;
 	const char     *p[1] = {in->id};
 	struct db_rows *rows;
 	opsbus_err      err;
 
 	if (!valid_uuid(in->id)) {
-		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-		    "id must be a UUID"));
+		return (call_fail(
+		    call, OPSBUS_E_VALIDATION_ERROR, "id must be a UUID"));
 	}
-	if ((err = db_exec(call->db, &stmt_revoke, 1, p, &rows)) !=
-	    OPSBUS_E_OK) {
+	if ((err = db_exec(call->db, &stmt_revoke, 1, p, &rows))
+	    != OPSBUS_E_OK) {
 		return (err);
 	}
 	if (db_rows_count(rows) == 1) {

@@ -39,8 +39,8 @@ auth_alloc(const char *bootstrap_key, struct auth **out)
 {
 	struct auth *auth;
 
-	if (bootstrap_key != NULL && bootstrap_key[0] != '\0' &&
-	    strlen(bootstrap_key) < 16) {
+	if (bootstrap_key != NULL && bootstrap_key[0] != '\0'
+	    && strlen(bootstrap_key) < 16) {
 		return (OPSBUS_E_VALIDATION_ERROR);
 	}
 	if ((auth = calloc(1, sizeof(*auth))) == NULL) {
@@ -91,15 +91,15 @@ auth_hash_hex(const char *secret, char out[65])
 static bool
 auth_cache_get(struct auth *auth, const uint8_t *digest, struct principal *out)
 {
-	time_t now   = time(NULL);
+	time_t now = time(NULL);
 	bool   found = false;
 
 	pthread_mutex_lock(&auth->mu);
 	for (int i = 0; i < AUTH_CACHE_SLOTS; i++) {
 		struct auth_entry *e = &auth->cache[i];
-		if (e->expires > now &&
-		    ct_equal(e->digest, digest, SHA256_DIGEST_LEN)) {
-			*out  = e->who;
+		if (e->expires > now
+		    && ct_equal(e->digest, digest, SHA256_DIGEST_LEN)) {
+			*out = e->who;
 			found = true;
 			break;
 		}
@@ -109,13 +109,14 @@ auth_cache_get(struct auth *auth, const uint8_t *digest, struct principal *out)
 }
 
 static void
-auth_cache_put(struct auth *auth, const uint8_t *digest,
-    const struct principal *who)
+auth_cache_put(
+    struct auth *auth, const uint8_t *digest, const struct principal *who)
 {
 	pthread_mutex_lock(&auth->mu);
-	struct auth_entry *e = &auth->cache[auth->next_slot++ % AUTH_CACHE_SLOTS];
+	struct auth_entry *e
+	    = &auth->cache[auth->next_slot++ % AUTH_CACHE_SLOTS];
 	memcpy(e->digest, digest, SHA256_DIGEST_LEN);
-	e->who     = *who;
+	e->who = *who;
 	e->expires = time(NULL) + AUTH_CACHE_SECONDS;
 	pthread_mutex_unlock(&auth->mu);
 }
@@ -136,13 +137,13 @@ auth_resolve(
 			return (OPSBUS_E_UNAUTHORIZED);
 		}
 		snprintf(out->identity, sizeof(out->identity), "anonymous");
-		out->role      = ROLE_ADMIN;
+		out->role = ROLE_ADMIN;
 		out->anonymous = true;
 		return (OPSBUS_E_OK);
 	}
 	sha256(key, strlen(key), digest);
-	if (!auth->open &&
-	    ct_equal(digest, auth->bootstrap, SHA256_DIGEST_LEN)) {
+	if (!auth->open
+	    && ct_equal(digest, auth->bootstrap, SHA256_DIGEST_LEN)) {
 		snprintf(out->identity, sizeof(out->identity), "admin");
 		out->role = ROLE_ADMIN;
 		return (OPSBUS_E_OK);
@@ -152,21 +153,21 @@ auth_resolve(
 	}
 	sha256_hex(digest, hex);
 	params[0] = hex;
-	if ((err = db_exec(db, &stmt_key_lookup, 1, params, &rows)) !=
-	    OPSBUS_E_OK) {
+	if ((err = db_exec(db, &stmt_key_lookup, 1, params, &rows))
+	    != OPSBUS_E_OK) {
 		return (err == OPSBUS_E_DATABASE_UNAVAILABLE
 		        ? err
 		        : OPSBUS_E_INTERNAL);
 	}
-	if (db_rows_count(rows) != 1 ||
-	    role_parse(db_rows_get(rows, 0, 1), &out->role) != 0) {
+	if (db_rows_count(rows) != 1
+	    || role_parse(db_rows_get(rows, 0, 1), &out->role) != 0) {
 		db_rows_free(rows);
 		return (OPSBUS_E_UNAUTHORIZED);
 	}
 	snprintf(out->identity, sizeof(out->identity), "%s",
 	    db_rows_get(rows, 0, 0));
-	snprintf(out->tenant, sizeof(out->tenant), "%s",
-	    db_rows_get(rows, 0, 2));
+	snprintf(
+	    out->tenant, sizeof(out->tenant), "%s", db_rows_get(rows, 0, 2));
 	db_rows_free(rows);
 	auth_cache_put(auth, digest, out);
 	return (OPSBUS_E_OK);

@@ -9,8 +9,8 @@
 
 #include "services/validate.h"
 
-static const char *const role_names[] = {
-    "none", "viewer", "worker", "operator", "admin"};
+static const char *const role_names[]
+    = {"none", "viewer", "worker", "operator", "admin"};
 
 int
 role_parse(const char *name, enum role *out)

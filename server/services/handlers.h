@@ -9,8 +9,8 @@
 
 #include "services/registry.h"
 
-#define HANDLER(name)                                                         \
-	opsbus_err name(struct rpc_call *call, const ProtobufCMessage *in,    \
+#define HANDLER(name)                                                      \
+	opsbus_err name(struct rpc_call *call, const ProtobufCMessage *in, \
 	    ProtobufCMessage *out)
 
 /* health.c */

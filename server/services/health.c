@@ -11,10 +11,11 @@
 #include "store/migrations.h"
 
 opsbus_err
-health_check(struct rpc_call *call, const ProtobufCMessage *inm,
-    ProtobufCMessage *outm)
+health_check(
+    struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
 {
-	const Opsbus__V1__CheckRequest *in = (const Opsbus__V1__CheckRequest *) inm;
+	const Opsbus__V1__CheckRequest *in
+	    = (const Opsbus__V1__CheckRequest *) inm;
 	Opsbus__V1__CheckResponse *out = (Opsbus__V1__CheckResponse *) outm;
 	int                        version = call->cfg->schema_version;
 
@@ -25,9 +26,9 @@ health_check(struct rpc_call *call, const ProtobufCMessage *inm,
 		out->status = PB_STR("SERVING");
 		return (OPSBUS_E_OK);
 	}
-	out->database_ok = db_connect(call->db) == OPSBUS_E_OK &&
-	    migrations_current(call->db, &version) == OPSBUS_E_OK;
+	out->database_ok = db_connect(call->db) == OPSBUS_E_OK
+	    && migrations_current(call->db, &version) == OPSBUS_E_OK;
 	out->schema_version = version;
-	out->status         = PB_STR(out->database_ok ? "SERVING" : "NOT_SERVING");
+	out->status = PB_STR(out->database_ok ? "SERVING" : "NOT_SERVING");
 	return (OPSBUS_E_OK);
 }

@@ -16,7 +16,7 @@ idempotency_hash(const char *const *fields, size_t n, char out[65])
 
 	sha256_init(&ctx);
 	for (size_t i = 0; i < n; i++) {
-		const char *f   = fields[i] != NULL ? fields[i] : "";
+		const char *f = fields[i] != NULL ? fields[i] : "";
 		uint64_t    len = strlen(f);
 		uint8_t     be[8];
 

@@ -86,15 +86,14 @@ static const struct db_stmt stmt_list = {"job_list",
     "($5::timestamptz IS NULL OR (created_at, id) < ($5::timestamptz, "
     "$6::uuid)) ORDER BY created_at DESC, id DESC LIMIT $7::int"};
 
-static const char *const job_statuses[] = {"queued", "rerouted",
-    "in_progress", "retryable_failed", "succeeded", "dead_failed",
-    "cancelled", "aborted"};
+static const char *const job_statuses[] = {"queued", "rerouted", "in_progress",
+    "retryable_failed", "succeeded", "dead_failed", "cancelled", "aborted"};
 
 bool
 job_status_valid(const char *s)
 {
 	for (size_t i = 0; i < sizeof(job_statuses) / sizeof(job_statuses[0]);
-	    i++) {
+	     i++) {
 		if (strcmp(s, job_statuses[i]) == 0) {
 			return (true);
 		}
@@ -126,7 +125,8 @@ create_validate(struct rpc_call *call, const Opsbus__V1__CreateJobRequest *in,
 		    "queue is required: 1..64 characters of letters, digits, "
 		    "'.', '_', '-', ':' and '/'"));
 	}
-	if (!valid_name_or_empty(in->target) || !valid_name_or_empty(in->kind)) {
+	if (!valid_name_or_empty(in->target)
+	    || !valid_name_or_empty(in->kind)) {
 		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
 		    "target and kind are up to 64 characters of letters, "
 		    "digits, '.', '_', '-', ':' and '/'"));
@@ -135,8 +135,8 @@ create_validate(struct rpc_call *call, const Opsbus__V1__CreateJobRequest *in,
 		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
 		    "subject is longer than 256 characters"));
 	}
-	if (in->idempotency_key[0] != '\0' &&
-	    !valid_idempotency_key(in->idempotency_key)) {
+	if (in->idempotency_key[0] != '\0'
+	    && !valid_idempotency_key(in->idempotency_key)) {
 		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
 		    "idempotency_key must be 1..255 printable characters"));
 	}
@@ -158,8 +158,8 @@ create_validate(struct rpc_call *call, const Opsbus__V1__CreateJobRequest *in,
 	}
 	if (!json_check(in->payload[0] != '\0' ? in->payload : "{}",
 	        JOB_MAX_PAYLOAD, call->arena, payload, why, sizeof(why))) {
-		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-		    "payload: %s", why));
+		return (call_fail(
+		    call, OPSBUS_E_VALIDATION_ERROR, "payload: %s", why));
 	}
 	return (OPSBUS_E_OK);
 }
@@ -182,13 +182,13 @@ claim_key(struct rpc_call *call, const char *tenant,
 	int             inserted;
 
 	*existing = NULL;
-	p[0]      = tenant;
-	p[1]      = in->queue;
-	p[2]      = in->idempotency_key;
-	p[3]      = hash;
-	p[4]      = raw;
-	if ((err = db_exec(call->db, &stmt_key_claim, 5, p, &rows)) !=
-	    OPSBUS_E_OK) {
+	p[0] = tenant;
+	p[1] = in->queue;
+	p[2] = in->idempotency_key;
+	p[3] = hash;
+	p[4] = raw;
+	if ((err = db_exec(call->db, &stmt_key_claim, 5, p, &rows))
+	    != OPSBUS_E_OK) {
 		return (err);
 	}
 	inserted = db_rows_affected(rows);
@@ -198,17 +198,17 @@ claim_key(struct rpc_call *call, const char *tenant,
 	}
 	/* Someone used the key before (their transaction has committed: the
 	 * insert above waited for it). */
-	if ((err = db_exec(call->db, &stmt_key_read, 3, p, &rows)) !=
-	    OPSBUS_E_OK) {
+	if ((err = db_exec(call->db, &stmt_key_read, 3, p, &rows))
+	    != OPSBUS_E_OK) {
 		return (err);
 	}
 	if (db_rows_count(rows) != 1) {
 		db_rows_free(rows);
 		return (OPSBUS_E_CONFLICT);
 	}
-	if (strcmp(db_rows_get(rows, 0, 0), hash) == 0 &&
-	    db_rows_get(rows, 0, 1)[0] != '\0') {
-		const char *q[2] = {db_rows_get(rows, 0, 1), ""};
+	if (strcmp(db_rows_get(rows, 0, 0), hash) == 0
+	    && db_rows_get(rows, 0, 1)[0] != '\0') {
+		const char     *q[2] = {db_rows_get(rows, 0, 1), ""};
 		struct db_rows *jrows;
 
 		err = db_exec(call->db, &stmt_get, 2, q, &jrows);
@@ -227,8 +227,8 @@ claim_key(struct rpc_call *call, const char *tenant,
 	p[4] = new_uuid_text(call);
 	p[5] = call->correlation_id;
 	p[6] = new_uuid_text(call);
-	if ((err = db_exec(call->db, &stmt_key_conflict, 7, p, NULL)) !=
-	    OPSBUS_E_OK) {
+	if ((err = db_exec(call->db, &stmt_key_conflict, 7, p, NULL))
+	    != OPSBUS_E_OK) {
 		return (err);
 	}
 	call->commit_on_error = true;
@@ -240,13 +240,13 @@ claim_key(struct rpc_call *call, const char *tenant,
 }
 
 opsbus_err
-job_create(struct rpc_call *call, const ProtobufCMessage *inm,
-    ProtobufCMessage *outm)
+job_create(
+    struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
 {
-	const Opsbus__V1__CreateJobRequest *in =
-	    (const Opsbus__V1__CreateJobRequest *) inm;
-	Opsbus__V1__CreateJobResponse *out =
-	    (Opsbus__V1__CreateJobResponse *) outm;
+	const Opsbus__V1__CreateJobRequest *in
+	    = (const Opsbus__V1__CreateJobRequest *) inm;
+	Opsbus__V1__CreateJobResponse *out
+	    = (Opsbus__V1__CreateJobResponse *) outm;
 	const char     *tenant;
 	char           *payload;
 	char            hash[65];
@@ -255,18 +255,20 @@ job_create(struct rpc_call *call, const ProtobufCMessage *inm,
 	struct db_rows *rows;
 	opsbus_err      err;
 
-	if ((err = create_validate(call, in, &payload)) != OPSBUS_E_OK ||
-	    (err = call_tenant(call, in->tenant, &tenant)) != OPSBUS_E_OK) {
+	if ((err = create_validate(call, in, &payload)) != OPSBUS_E_OK
+	    || (err = call_tenant(call, in->tenant, &tenant)) != OPSBUS_E_OK) {
 		return (err);
 	}
 	snprintf(max_attempts, sizeof(max_attempts), "%d", in->max_attempts);
 	snprintf(priority, sizeof(priority), "%d", in->priority);
 	if (in->idempotency_key[0] != '\0') {
-		const char *fields[] = {tenant, in->queue, in->target, in->kind,
-		    in->subject, payload, max_attempts, priority, in->run_at};
+		const char *fields[]
+		    = {tenant, in->queue, in->target, in->kind, in->subject,
+		        payload, max_attempts, priority, in->run_at};
 		char *raw;
 
-		idempotency_hash(fields, sizeof(fields) / sizeof(fields[0]), hash);
+		idempotency_hash(
+		    fields, sizeof(fields) / sizeof(fields[0]), hash);
 		raw = call_printf(call,
 		    "{\"queue\":\"%s\",\"target\":\"%s\",\"kind\":\"%s\","
 		    "\"max_attempts\":%s,\"priority\":%s,\"payload\":%s}",
@@ -278,22 +280,22 @@ job_create(struct rpc_call *call, const ProtobufCMessage *inm,
 			return (err);
 		}
 	}
-	p[0]  = new_uuid_text(call);
-	p[1]  = tenant;
-	p[2]  = in->queue;
-	p[3]  = in->target;
-	p[4]  = in->kind;
-	p[5]  = in->subject;
-	p[6]  = payload;
-	p[7]  = max_attempts;
-	p[8]  = priority;
-	p[9]  = in->run_at[0] != '\0' ? in->run_at : NULL;
+	p[0] = new_uuid_text(call);
+	p[1] = tenant;
+	p[2] = in->queue;
+	p[3] = in->target;
+	p[4] = in->kind;
+	p[5] = in->subject;
+	p[6] = payload;
+	p[7] = max_attempts;
+	p[8] = priority;
+	p[9] = in->run_at[0] != '\0' ? in->run_at : NULL;
 	p[10] = call->correlation_id;
 	p[11] = new_uuid_text(call);
 	p[12] = in->idempotency_key[0] != '\0' ? in->idempotency_key : NULL;
 	p[13] = call->who->identity;
-	if ((err = db_exec(call->db, &stmt_create, 14, p, &rows)) !=
-	    OPSBUS_E_OK) {
+	if ((err = db_exec(call->db, &stmt_create, 14, p, &rows))
+	    != OPSBUS_E_OK) {
 		return (err);
 	}
 	if (db_rows_count(rows) == 1) {
@@ -308,19 +310,19 @@ job_create(struct rpc_call *call, const ProtobufCMessage *inm,
 }
 
 opsbus_err
-job_get(struct rpc_call *call, const ProtobufCMessage *inm,
-    ProtobufCMessage *outm)
+job_get(
+    struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
 {
-	const Opsbus__V1__GetJobRequest *in =
-	    (const Opsbus__V1__GetJobRequest *) inm;
+	const Opsbus__V1__GetJobRequest *in
+	    = (const Opsbus__V1__GetJobRequest *) inm;
 	Opsbus__V1__GetJobResponse *out = (Opsbus__V1__GetJobResponse *) outm;
 	const char                 *p[2];
 	struct db_rows             *rows;
 	opsbus_err                  err;
 
 	if (!valid_uuid(in->id)) {
-		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-		    "id must be a UUID"));
+		return (call_fail(
+		    call, OPSBUS_E_VALIDATION_ERROR, "id must be a UUID"));
 	}
 	p[0] = in->id;
 	p[1] = call->who->tenant;
@@ -332,28 +334,31 @@ job_get(struct rpc_call *call, const ProtobufCMessage *inm,
 	}
 	db_rows_free(rows);
 	if (out->job == NULL) {
-		return (call_fail(call, OPSBUS_E_JOB_NOT_FOUND, "no job %s",
-		    in->id));
+		return (call_fail(
+		    call, OPSBUS_E_JOB_NOT_FOUND, "no job %s", in->id));
 	}
-	if (in->include_attempts &&
-	    (err = job_load_attempts(call, out->job->id, &out->attempts,
-	         &out->n_attempts)) != OPSBUS_E_OK) {
+	if (in->include_attempts
+	    && (err = job_load_attempts(
+	            call, out->job->id, &out->attempts, &out->n_attempts))
+	        != OPSBUS_E_OK) {
 		return (err);
 	}
-	if (in->include_timeline &&
-	    (err = job_load_timeline(call, out->job->id, &out->timeline,
-	         &out->n_timeline)) != OPSBUS_E_OK) {
+	if (in->include_timeline
+	    && (err = job_load_timeline(
+	            call, out->job->id, &out->timeline, &out->n_timeline))
+	        != OPSBUS_E_OK) {
 		return (err);
 	}
 	return (OPSBUS_E_OK);
 }
 
 static opsbus_err
-list_limit(struct rpc_call *call, const Opsbus__V1__ListJobsRequest *in,
-    int *limit)
+list_limit(
+    struct rpc_call *call, const Opsbus__V1__ListJobsRequest *in, int *limit)
 {
 	*limit = 50;
-	if (in->limit_value_case == OPSBUS__V1__LIST_JOBS_REQUEST__LIMIT_VALUE_LIMIT) {
+	if (in->limit_value_case
+	    == OPSBUS__V1__LIST_JOBS_REQUEST__LIMIT_VALUE_LIMIT) {
 		if (in->limit < 1 || in->limit > 100) {
 			return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
 			    "limit must be between 1 and 100, got %d",
@@ -372,8 +377,8 @@ static char *
 page_token_make(struct rpc_call *call, const Opsbus__V1__Job *last)
 {
 	char  *plain = call_printf(call, "%s|%s", last->created_at, last->id);
-	size_t n     = strlen(plain);
-	char  *hex   = arena_alloc(call->arena, 2 * n + 1);
+	size_t n = strlen(plain);
+	char  *hex = arena_alloc(call->arena, 2 * n + 1);
 
 	for (size_t i = 0; hex != NULL && i < n; i++) {
 		snprintf(hex + 2 * i, 3, "%02x", (unsigned char) plain[i]);
@@ -393,8 +398,8 @@ page_token_read(struct rpc_call *call, const char *token, char **ts, char **id)
 	}
 	plain = arena_alloc(call->arena, n / 2 + 1);
 	for (size_t i = 0; i < n / 2; i++) {
-		char         byte[3] = {token[2 * i], token[2 * i + 1], 0};
-		char        *end;
+		char          byte[3] = {token[2 * i], token[2 * i + 1], 0};
+		char         *end;
 		unsigned long v = strtoul(byte, &end, 16);
 		if (*end != '\0' || v == 0) {
 			return (false);
@@ -405,18 +410,19 @@ page_token_read(struct rpc_call *call, const char *token, char **ts, char **id)
 		return (false);
 	}
 	*bar = '\0';
-	*ts  = plain;
-	*id  = bar + 1;
+	*ts = plain;
+	*id = bar + 1;
 	return (valid_timestamp(*ts) && valid_uuid(*id));
 }
 
 opsbus_err
-job_list(struct rpc_call *call, const ProtobufCMessage *inm,
-    ProtobufCMessage *outm)
+job_list(
+    struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
 {
-	const Opsbus__V1__ListJobsRequest *in =
-	    (const Opsbus__V1__ListJobsRequest *) inm;
-	Opsbus__V1__ListJobsResponse *out = (Opsbus__V1__ListJobsResponse *) outm;
+	const Opsbus__V1__ListJobsRequest *in
+	    = (const Opsbus__V1__ListJobsRequest *) inm;
+	Opsbus__V1__ListJobsResponse *out
+	    = (Opsbus__V1__ListJobsResponse *) outm;
 	const char     *p[7];
 	char           *states = NULL;
 	char           *after_ts = NULL, *after_id = NULL;
@@ -431,37 +437,40 @@ job_list(struct rpc_call *call, const ProtobufCMessage *inm,
 		return (err);
 	}
 	if (in->n_states > 8) {
-		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-		    "at most 8 states"));
+		return (call_fail(
+		    call, OPSBUS_E_VALIDATION_ERROR, "at most 8 states"));
 	}
 	for (size_t i = 0; i < in->n_states; i++) {
 		if (!job_status_valid(in->states[i])) {
 			return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-			    "unknown state \"%.32s\" (one of queued, rerouted, "
+			    "unknown state \"%.32s\" (one of queued, "
+			    "rerouted, "
 			    "in_progress, retryable_failed, succeeded, "
 			    "dead_failed, cancelled, aborted)",
 			    in->states[i]));
 		}
-		states = call_printf(call, "%s%s%s", states == NULL ? "{" : states,
-		    states == NULL ? "" : ",", in->states[i]);
+		states = call_printf(call, "%s%s%s",
+		    states == NULL ? "{" : states, states == NULL ? "" : ",",
+		    in->states[i]);
 	}
 	if (states != NULL) {
 		states = call_printf(call, "%s}", states);
 	}
-	if (!valid_name_or_empty(in->queue) || !valid_name_or_empty(in->target)) {
+	if (!valid_name_or_empty(in->queue)
+	    || !valid_name_or_empty(in->target)) {
 		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
 		    "queue and target are up to 64 characters of letters, "
 		    "digits, '.', '_', '-', ':' and '/'"));
 	}
-	if (in->tenant[0] != '\0' &&
-	    (err = call_tenant(call, in->tenant, &tenant)) != OPSBUS_E_OK) {
+	if (in->tenant[0] != '\0'
+	    && (err = call_tenant(call, in->tenant, &tenant)) != OPSBUS_E_OK) {
 		return (err);
 	}
 	if (tenant[0] == '\0') {
 		tenant = call->who->tenant;
 	}
-	if (in->page_token[0] != '\0' &&
-	    !page_token_read(call, in->page_token, &after_ts, &after_id)) {
+	if (in->page_token[0] != '\0'
+	    && !page_token_read(call, in->page_token, &after_ts, &after_id)) {
 		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
 		    "page_token is not one this server gave"));
 	}
@@ -473,10 +482,11 @@ job_list(struct rpc_call *call, const ProtobufCMessage *inm,
 	p[4] = after_ts;
 	p[5] = after_id;
 	p[6] = fetch;
-	if ((err = db_exec(call->db, &stmt_list, 7, p, &rows)) != OPSBUS_E_OK) {
+	if ((err = db_exec(call->db, &stmt_list, 7, p, &rows))
+	    != OPSBUS_E_OK) {
 		return (err);
 	}
-	count     = db_rows_count(rows);
+	count = db_rows_count(rows);
 	out->jobs = call_array(call, (size_t) count + 1, sizeof(*out->jobs));
 	for (int r = 0; out->jobs != NULL && r < count && r < limit; r++) {
 		if ((out->jobs[r] = job_from_row(call, rows, r, 0)) == NULL) {
@@ -487,8 +497,8 @@ job_list(struct rpc_call *call, const ProtobufCMessage *inm,
 	}
 	db_rows_free(rows);
 	if (count > limit && out->n_jobs > 0) {
-		out->next_page_token =
-		    page_token_make(call, out->jobs[out->n_jobs - 1]);
+		out->next_page_token
+		    = page_token_make(call, out->jobs[out->n_jobs - 1]);
 	}
 	return (OPSBUS_E_OK);
 }

@@ -19,41 +19,41 @@ static const struct db_stmt stmt_timeline = {"job_view_timeline",
 Opsbus__V1__Job *
 job_from_row(struct rpc_call *call, const struct db_rows *rows, int r, int col)
 {
-	Opsbus__V1__Job *j = (Opsbus__V1__Job *) call_new(
-	    call, &opsbus__v1__job__descriptor);
+	Opsbus__V1__Job *j
+	    = (Opsbus__V1__Job *) call_new(call, &opsbus__v1__job__descriptor);
 
 	if (j == NULL) {
 		return (NULL);
 	}
-	j->id                 = COL(0);
-	j->tenant             = COL(1);
-	j->queue              = COL(2);
-	j->target             = COL(3);
-	j->kind               = COL(4);
-	j->subject            = COL(5);
-	j->payload            = COL(6);
-	j->status             = COL(7);
-	j->operator_status    = COL(8);
-	j->attempts           = (int32_t) db_rows_int(rows, r, col + 9);
-	j->max_attempts       = (int32_t) db_rows_int(rows, r, col + 10);
-	j->priority           = (int32_t) db_rows_int(rows, r, col + 11);
-	j->run_at             = COL(12);
-	j->lease_owner        = COL(13);
-	j->lease_expires_at   = COL(14);
-	j->last_error         = COL(15);
-	j->reason_code        = COL(16);
-	j->failure_category   = COL(17);
-	j->replay_eligible    = db_rows_bool(rows, r, col + 18);
-	j->replay_of_job_id   = COL(19);
-	j->replayed_job_id    = COL(20);
-	j->replayed_at        = COL(21);
-	j->correlation_id     = COL(22);
-	j->created_at         = COL(23);
-	j->updated_at         = COL(24);
-	j->final_state_at     = COL(25);
+	j->id = COL(0);
+	j->tenant = COL(1);
+	j->queue = COL(2);
+	j->target = COL(3);
+	j->kind = COL(4);
+	j->subject = COL(5);
+	j->payload = COL(6);
+	j->status = COL(7);
+	j->operator_status = COL(8);
+	j->attempts = (int32_t) db_rows_int(rows, r, col + 9);
+	j->max_attempts = (int32_t) db_rows_int(rows, r, col + 10);
+	j->priority = (int32_t) db_rows_int(rows, r, col + 11);
+	j->run_at = COL(12);
+	j->lease_owner = COL(13);
+	j->lease_expires_at = COL(14);
+	j->last_error = COL(15);
+	j->reason_code = COL(16);
+	j->failure_category = COL(17);
+	j->replay_eligible = db_rows_bool(rows, r, col + 18);
+	j->replay_of_job_id = COL(19);
+	j->replayed_job_id = COL(20);
+	j->replayed_at = COL(21);
+	j->correlation_id = COL(22);
+	j->created_at = COL(23);
+	j->updated_at = COL(24);
+	j->final_state_at = COL(25);
 	j->completion_summary = COL(26);
-	j->cancel_requested   = db_rows_bool(rows, r, col + 27);
-	j->forced             = db_rows_bool(rows, r, col + 28);
+	j->cancel_requested = db_rows_bool(rows, r, col + 27);
+	j->forced = db_rows_bool(rows, r, col + 28);
 	return (j);
 }
 
@@ -69,16 +69,16 @@ attempt_from_row(struct rpc_call *call, const struct db_rows *rows, int r)
 	if (a == NULL) {
 		return (NULL);
 	}
-	a->attempt          = (int32_t) db_rows_int(rows, r, 0);
-	a->worker_id        = COL(1);
-	a->started_at       = COL(2);
-	a->ended_at         = COL(3);
-	a->from_status      = COL(4);
-	a->to_status        = COL(5);
-	a->error            = COL(6);
-	a->reason_code      = COL(7);
-	a->retryable        = db_rows_bool(rows, r, 8);
-	a->stage            = COL(9);
+	a->attempt = (int32_t) db_rows_int(rows, r, 0);
+	a->worker_id = COL(1);
+	a->started_at = COL(2);
+	a->ended_at = COL(3);
+	a->from_status = COL(4);
+	a->to_status = COL(5);
+	a->error = COL(6);
+	a->reason_code = COL(7);
+	a->retryable = db_rows_bool(rows, r, 8);
+	a->stage = COL(9);
 	a->failure_category = COL(10);
 	return (a);
 }
@@ -92,10 +92,10 @@ event_from_row(struct rpc_call *call, const struct db_rows *rows, int r)
 	if (e == NULL) {
 		return (NULL);
 	}
-	e->event_id   = COL(0);
+	e->event_id = COL(0);
 	e->event_type = COL(1);
-	e->actor      = COL(2);
-	e->payload    = COL(3);
+	e->actor = COL(2);
+	e->payload = COL(3);
 	e->created_at = COL(4);
 	return (e);
 }
@@ -111,15 +111,16 @@ job_load_attempts(struct rpc_call *call, const char *job_id,
 	opsbus_err      err;
 	int             count;
 
-	if ((err = db_exec(call->db, &stmt_attempts, 1, p, &rows)) !=
-	    OPSBUS_E_OK) {
+	if ((err = db_exec(call->db, &stmt_attempts, 1, p, &rows))
+	    != OPSBUS_E_OK) {
 		return (err);
 	}
-	count     = db_rows_count(rows);
+	count = db_rows_count(rows);
 	*attempts = call_array(call, (size_t) count + 1, sizeof(**attempts));
-	*n        = 0;
+	*n = 0;
 	for (int r = 0; *attempts != NULL && r < count; r++) {
-		if (((*attempts)[r] = attempt_from_row(call, rows, r)) == NULL) {
+		if (((*attempts)[r] = attempt_from_row(call, rows, r))
+		    == NULL) {
 			break;
 		}
 		(*n)++;
@@ -137,13 +138,13 @@ job_load_timeline(struct rpc_call *call, const char *job_id,
 	opsbus_err      err;
 	int             count;
 
-	if ((err = db_exec(call->db, &stmt_timeline, 1, p, &rows)) !=
-	    OPSBUS_E_OK) {
+	if ((err = db_exec(call->db, &stmt_timeline, 1, p, &rows))
+	    != OPSBUS_E_OK) {
 		return (err);
 	}
-	count   = db_rows_count(rows);
+	count = db_rows_count(rows);
 	*events = call_array(call, (size_t) count + 1, sizeof(**events));
-	*n      = 0;
+	*n = 0;
 	for (int r = 0; *events != NULL && r < count; r++) {
 		if (((*events)[r] = event_from_row(call, rows, r)) == NULL) {
 			break;

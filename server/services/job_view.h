@@ -12,33 +12,44 @@
 struct db_rows;
 
 /* A timestamptz column as RFC 3339 UTC with microseconds, "" for NULL. */
-#define SQL_TS(col)                                                           \
-	"coalesce(to_char(" col " AT TIME ZONE 'UTC', "                       \
+#define SQL_TS(col)                                     \
+	"coalesce(to_char(" col " AT TIME ZONE 'UTC', " \
 	"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '')"
 
-#define JOB_COLUMNS                                                           \
-	"id, tenant, queue, target, kind, subject, payload::text, status, "   \
-	"coalesce(operator_status, ''), attempts, max_attempts, priority, "   \
-	SQL_TS("run_at") ", coalesce(lease_owner, ''), "                      \
-	SQL_TS("lease_expires_at") ", coalesce(last_error, ''), "             \
-	"coalesce(reason_code, ''), coalesce(failure_category, ''), "         \
-	"replay_eligible, coalesce(replay_of_job_id::text, ''), "             \
-	"coalesce(replayed_job_id::text, ''), " SQL_TS("replayed_at") ", "    \
-	"coalesce(correlation_id, ''), " SQL_TS("created_at") ", "            \
-	SQL_TS("updated_at") ", " SQL_TS("final_state_at") ", "               \
-	"coalesce(completion_summary, ''), cancel_requested_at IS NOT NULL, " \
-	"forced"
+#define JOB_COLUMNS                                                                                                                                                 \
+	"id, tenant, queue, target, kind, subject, payload::text, status, "                                                                                         \
+	"coalesce(operator_status, ''), attempts, max_attempts, "                                                                                                   \
+	"priority, " SQL_TS("run_at") ", coalesce(lease_owner, ''), " SQL_TS(                                                                                       \
+	    "lease_expires_at") ", coalesce(last_error, ''), "                                                                                                      \
+	                        "coalesce(reason_code, ''), "                                                                                                       \
+	                        "coalesce(failure_category, ''), "                                                                                                  \
+	                        "replay_eligible, "                                                                                                                 \
+	                        "coalesce(replay_of_job_id::text, ''), "                                                                                            \
+	                        "coalesce(replayed_job_id::text, "                                                                                                  \
+	                        "''), " SQL_TS("replayed_at") ", "                                                                                                  \
+	                                                      "coalesce("                                                                                           \
+	                                                      "correlation_"                                                                                        \
+	                                                      "id, "                                                                                                \
+	                                                      "''), " SQL_TS("created_at") ", " SQL_TS(                                                             \
+	                                                          "updated_"                                                                                        \
+	                                                          "at") ","                                                                                         \
+	                                                                " " SQL_TS(                                                                                 \
+	                                                                    "final_state_at") ", "                                                                  \
+	                                                                                      "coalesce(completion_summary, ''), cancel_requested_at IS NOT NULL, " \
+	                                                                                      "forced"
 
 /* How many columns JOB_COLUMNS selects. */
 #define JOB_COLUMN_COUNT 29
 
-#define ATTEMPT_COLUMNS                                                       \
-	"attempt, worker_id, " SQL_TS("started_at") ", " SQL_TS("ended_at")   \
-	", from_status, coalesce(to_status, ''), coalesce(error, ''), "        \
-	"coalesce(reason_code, ''), coalesce(retryable, false), "             \
-	"coalesce(stage, ''), coalesce(failure_category, '')"
+#define ATTEMPT_COLUMNS                                                   \
+	"attempt, worker_id, " SQL_TS("started_at") ", " SQL_TS(          \
+	    "ended_at") ", from_status, coalesce(to_status, ''), "        \
+	                "coalesce(error, ''), "                           \
+	                "coalesce(reason_code, ''), coalesce(retryable, " \
+	                "false), "                                        \
+	                "coalesce(stage, ''), coalesce(failure_category, '')"
 
-#define EVENT_COLUMNS                                                         \
+#define EVENT_COLUMNS \
 	"event_id, event_type, actor, payload::text, " SQL_TS("created_at")
 
 /* Job from row r of rows, starting at column col. NULL if out of memory. */

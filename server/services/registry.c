@@ -31,8 +31,8 @@ const struct service_method service_methods[] = {
         METHOD_MUTATING},
 };
 
-const size_t service_methods_count =
-    sizeof(service_methods) / sizeof(service_methods[0]);
+const size_t service_methods_count
+    = sizeof(service_methods) / sizeof(service_methods[0]);
 
 const ProtobufCServiceDescriptor *const service_descriptors[] = {
     &opsbus__v1__health_service__descriptor,
@@ -40,5 +40,5 @@ const ProtobufCServiceDescriptor *const service_descriptors[] = {
     &opsbus__v1__admin_service__descriptor,
 };
 
-const size_t service_descriptors_count =
-    sizeof(service_descriptors) / sizeof(service_descriptors[0]);
+const size_t service_descriptors_count
+    = sizeof(service_descriptors) / sizeof(service_descriptors[0]);

@@ -34,9 +34,9 @@ struct service_method {
 	unsigned        flags;
 };
 
-extern const struct service_method              service_methods[];
-extern const size_t                             service_methods_count;
+extern const struct service_method             service_methods[];
+extern const size_t                            service_methods_count;
 extern const ProtobufCServiceDescriptor *const service_descriptors[];
-extern const size_t                             service_descriptors_count;
+extern const size_t                            service_descriptors_count;
 
 #endif

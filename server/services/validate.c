@@ -14,8 +14,8 @@
 static bool
 name_char(char c)
 {
-	return (isalnum((unsigned char) c) || c == '.' || c == '_' ||
-	    c == '-' || c == ':' || c == '/');
+	return (isalnum((unsigned char) c) || c == '.' || c == '_' || c == '-'
+	    || c == ':' || c == '/');
 }
 
 bool
@@ -49,8 +49,8 @@ valid_uuid(const char *s)
 		return (false);
 	}
 	for (int i = 0; i < 36; i++) {
-		bool dash = (i == dashes[0] || i == dashes[1] ||
-		    i == dashes[2] || i == dashes[3]);
+		bool dash = (i == dashes[0] || i == dashes[1] || i == dashes[2]
+		    || i == dashes[3]);
 		if (dash ? s[i] != '-' : !isxdigit((unsigned char) s[i])) {
 			return (false);
 		}
@@ -68,8 +68,8 @@ valid_reason_code(const char *s)
 	}
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		if (!(isupper((unsigned char) c) || isdigit((unsigned char) c) ||
-		        c == '_' || c == '.' || c == '-')) {
+		if (!(isupper((unsigned char) c) || isdigit((unsigned char) c)
+		        || c == '_' || c == '.' || c == '-')) {
 			return (false);
 		}
 	}
@@ -96,12 +96,13 @@ valid_timestamp(const char *s)
 	const char *p;
 
 	/* YYYY-MM-DDTHH:MM:SS */
-	if (strlen(s) < 20 || !digits(s, 4, 1, 9999) || s[4] != '-' ||
-	    !digits(s + 5, 2, 1, 12) || s[7] != '-' ||
-	    !digits(s + 8, 2, 1, 31) || (s[10] != 'T' && s[10] != 't' &&
-	    s[10] != ' ') || !digits(s + 11, 2, 0, 23) || s[13] != ':' ||
-	    !digits(s + 14, 2, 0, 59) || s[16] != ':' ||
-	    !digits(s + 17, 2, 0, 60)) {
+	if (strlen(s) < 20 || !digits(s, 4, 1, 9999) || s[4] != '-'
+	    || !digits(s + 5, 2, 1, 12) || s[7] != '-'
+	    || !digits(s + 8, 2, 1, 31)
+	    || (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
+	    || !digits(s + 11, 2, 0, 23) || s[13] != ':'
+	    || !digits(s + 14, 2, 0, 59) || s[16] != ':'
+	    || !digits(s + 17, 2, 0, 60)) {
 		return (false);
 	}
 	p = s + 19;
@@ -119,8 +120,9 @@ valid_timestamp(const char *s)
 	if (*p == 'Z' || *p == 'z') {
 		return (p[1] == '\0');
 	}
-	if ((*p == '+' || *p == '-') && strlen(p) == 6 &&
-	    digits(p + 1, 2, 0, 23) && p[3] == ':' && digits(p + 4, 2, 0, 59)) {
+	if ((*p == '+' || *p == '-') && strlen(p) == 6
+	    && digits(p + 1, 2, 0, 23) && p[3] == ':'
+	    && digits(p + 4, 2, 0, 59)) {
 		return (true);
 	}
 	return (false);
@@ -170,8 +172,8 @@ json_depth(const json_t *v)
 }
 
 bool
-json_check(const char *text, size_t max_len, struct arena *a,
-    char **canonical, char *why, size_t why_len)
+json_check(const char *text, size_t max_len, struct arena *a, char **canonical,
+    char *why, size_t why_len)
 {
 	json_error_t jerr;
 	json_t      *v;
@@ -182,8 +184,8 @@ json_check(const char *text, size_t max_len, struct arena *a,
 		    max_len);
 		return (false);
 	}
-	v = json_loadb(text, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-	    &jerr);
+	v = json_loadb(
+	    text, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (v == NULL) {
 		snprintf(why, why_len, "invalid JSON at line %d column %d: %s",
 		    jerr.line, jerr.column, jerr.text);
@@ -196,8 +198,8 @@ json_check(const char *text, size_t max_len, struct arena *a,
 		return (false);
 	}
 	if (canonical != NULL) {
-		char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS |
-		        JSON_ENCODE_ANY);
+		char *s = json_dumps(
+		    v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 		*canonical = s != NULL ? arena_strdup(a, s) : NULL;
 		free(s);
 		if (*canonical == NULL) {
@@ -226,8 +228,8 @@ valid_operator_reason(const char *s)
 	    "fix it", "fixit", "asdf", "todo", "tbd", "n/a", "na", "none",
 	    "reason", "no reason", "xxx", "temp", "foo", "bar", "ok", "done",
 	    "retry", "replay", "because", "-", "."};
-	char   norm[64];
-	size_t n = 0;
+	char                     norm[64];
+	size_t                   n = 0;
 
 	/* Trim and fold case and inner runs of spaces before comparing. */
 	while (isspace((unsigned char) *s)) {
@@ -250,7 +252,7 @@ valid_operator_reason(const char *s)
 		return (false);
 	}
 	for (size_t i = 0; i < sizeof(placeholders) / sizeof(placeholders[0]);
-	    i++) {
+	     i++) {
 		if (strcasecmp(norm, placeholders[i]) == 0) {
 			return (false);
 		}

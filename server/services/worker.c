@@ -5,8 +5,8 @@
 #include "services/handlers.h"
 
 opsbus_err
-worker_claim(struct rpc_call *call, const ProtobufCMessage *in,
-    ProtobufCMessage *out)
+worker_claim(
+    struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out)
 {
 	(void) in;
 	(void) out;
@@ -14,8 +14,8 @@ worker_claim(struct rpc_call *call, const ProtobufCMessage *in,
 }
 
 opsbus_err
-worker_heartbeat(struct rpc_call *call, const ProtobufCMessage *in,
-    ProtobufCMessage *out)
+worker_heartbeat(
+    struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out)
 {
 	(void) in;
 	(void) out;
@@ -23,8 +23,8 @@ worker_heartbeat(struct rpc_call *call, const ProtobufCMessage *in,
 }
 
 opsbus_err
-worker_complete(struct rpc_call *call, const ProtobufCMessage *in,
-    ProtobufCMessage *out)
+worker_complete(
+    struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out)
 {
 	(void) in;
 	(void) out;
@@ -32,8 +32,8 @@ worker_complete(struct rpc_call *call, const ProtobufCMessage *in,
 }
 
 opsbus_err
-worker_fail(struct rpc_call *call, const ProtobufCMessage *in,
-    ProtobufCMessage *out)
+worker_fail(
+    struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out)
 {
 	(void) in;
 	(void) out;

@@ -80,7 +80,7 @@ db_drop(struct db *db)
 		db->conn = NULL;
 	}
 	db->n_prepared = 0;
-	db->in_tx      = false;
+	db->in_tx = false;
 }
 
 opsbus_err
@@ -108,11 +108,11 @@ static opsbus_err
 db_fail(struct db *db, PGresult *res)
 {
 	const char *state = NULL;
-	const char *msg   = NULL;
+	const char *msg = NULL;
 
 	if (res != NULL) {
 		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		msg   = PQresultErrorMessage(res);
+		msg = PQresultErrorMessage(res);
 	}
 	if (msg == NULL || msg[0] == '\0') {
 		msg = PQerrorMessage(db->conn);
@@ -126,13 +126,13 @@ db_fail(struct db *db, PGresult *res)
 	if (strcmp(db->sqlstate, "57014") == 0) {
 		return (OPSBUS_E_DEADLINE_EXCEEDED);
 	}
-	if (strcmp(db->sqlstate, "40001") == 0 ||
-	    strcmp(db->sqlstate, "40P01") == 0) {
+	if (strcmp(db->sqlstate, "40001") == 0
+	    || strcmp(db->sqlstate, "40P01") == 0) {
 		return (OPSBUS_E_CONFLICT);
 	}
 	/* Class 08 (connection), 57P0x (shutdown): the server is going. */
-	if (strncmp(db->sqlstate, "08", 2) == 0 ||
-	    strncmp(db->sqlstate, "57P", 3) == 0) {
+	if (strncmp(db->sqlstate, "08", 2) == 0
+	    || strncmp(db->sqlstate, "57P", 3) == 0) {
 		db_drop(db);
 		return (OPSBUS_E_DATABASE_UNAVAILABLE);
 	}
@@ -143,8 +143,9 @@ static opsbus_err
 db_simple(struct db *db, const char *sql)
 {
 	PGresult      *res = PQexec(db->conn, sql);
-	ExecStatusType st  = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-	opsbus_err     err = OPSBUS_E_OK;
+	ExecStatusType st
+	    = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	opsbus_err err = OPSBUS_E_OK;
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		err = db_fail(db, res);
@@ -160,7 +161,7 @@ db_begin(struct db *db, uint32_t timeout_ms)
 	opsbus_err err;
 
 	db->sqlstate[0] = '\0';
-	db->errmsg[0]   = '\0';
+	db->errmsg[0] = '\0';
 	/*
 	 * A connection that died while idle is noticed only when used. BEGIN
 	 * is safe to send twice, so on a lost connection reconnect and retry
@@ -199,7 +200,7 @@ db_commit(struct db *db)
 		return (OPSBUS_E_OK);
 	}
 	db->in_tx = false;
-	err       = db_simple(db, "COMMIT");
+	err = db_simple(db, "COMMIT");
 	return (err);
 }
 
@@ -237,8 +238,8 @@ db_prepare(struct db *db, const struct db_stmt *stmt)
 	res = PQprepare(db->conn, stmt->name, stmt->sql, 0, NULL);
 	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
 		err = db_fail(db, res);
-		log_error("statement failed to prepare", "name=%s error=\"%s\"",
-		    stmt->name, db->errmsg);
+		log_error("statement failed to prepare",
+		    "name=%s error=\"%s\"", stmt->name, db->errmsg);
 	} else if (db->n_prepared < DB_MAX_PREPARED) {
 		db->prepared[db->n_prepared++] = stmt;
 	}
@@ -263,7 +264,7 @@ db_exec(struct db *db, const struct db_stmt *stmt, int n,
 		return (err);
 	}
 	res = PQexecPrepared(db->conn, stmt->name, n, params, NULL, NULL, 0);
-	st  = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		err = db_fail(db, res);
 		if (err == OPSBUS_E_INTERNAL) {

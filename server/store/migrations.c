@@ -15,10 +15,10 @@
 /* Any constant both servers agree on: "opsbus" in ASCII. */
 #define MIGRATION_LOCK_KEY "111546411725683"
 
-static const struct db_stmt stmt_lock = {"migrations_lock",
-    "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")"};
-static const struct db_stmt stmt_unlock = {"migrations_unlock",
-    "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")"};
+static const struct db_stmt stmt_lock
+    = {"migrations_lock", "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")"};
+static const struct db_stmt stmt_unlock = {
+    "migrations_unlock", "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")"};
 static const struct db_stmt stmt_applied = {"migrations_applied",
     "SELECT version, name, checksum FROM schema_migrations ORDER BY version"};
 static const struct db_stmt stmt_record = {"migrations_record",
@@ -27,12 +27,12 @@ static const struct db_stmt stmt_record = {"migrations_record",
 static const struct db_stmt stmt_current = {"migrations_current",
     "SELECT coalesce(max(version), 0) FROM schema_migrations"};
 
-static const char create_table_sql[] =
-    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    " version integer PRIMARY KEY,"
-    " name text NOT NULL,"
-    " checksum text NOT NULL,"
-    " applied_at timestamptz NOT NULL DEFAULT now())";
+static const char create_table_sql[]
+    = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+      " version integer PRIMARY KEY,"
+      " name text NOT NULL,"
+      " checksum text NOT NULL,"
+      " applied_at timestamptz NOT NULL DEFAULT now())";
 
 void
 migration_checksum(const struct migration *m, char out[65])
@@ -101,8 +101,8 @@ migrations_verify(struct db *db, const struct migration *list, int n,
 }
 
 static opsbus_err
-migration_run(struct db *db, const struct migration *m, char *err,
-    size_t err_len)
+migration_run(
+    struct db *db, const struct migration *m, char *err, size_t err_len)
 {
 	char        sum[65];
 	char        version[16];
@@ -114,18 +114,17 @@ migration_run(struct db *db, const struct migration *m, char *err,
 	params[0] = version;
 	params[1] = m->name;
 	params[2] = sum;
-	if ((rv = db_begin(db, 0)) != OPSBUS_E_OK ||
-	    (rv = db_exec_simple(db, m->sql)) != OPSBUS_E_OK ||
-	    (rv = db_exec(db, &stmt_record, 3, params, NULL)) !=
-	        OPSBUS_E_OK ||
-	    (rv = db_commit(db)) != OPSBUS_E_OK) {
+	if ((rv = db_begin(db, 0)) != OPSBUS_E_OK
+	    || (rv = db_exec_simple(db, m->sql)) != OPSBUS_E_OK
+	    || (rv = db_exec(db, &stmt_record, 3, params, NULL)) != OPSBUS_E_OK
+	    || (rv = db_commit(db)) != OPSBUS_E_OK) {
 		snprintf(err, err_len, "migration %d (%s) failed: %s",
 		    m->version, m->name, db_errmsg(db));
 		db_rollback(db);
 		return (rv);
 	}
-	log_info("migration applied", "version=%d name=%s", m->version,
-	    m->name);
+	log_info(
+	    "migration applied", "version=%d name=%s", m->version, m->name);
 	return (OPSBUS_E_OK);
 }
 

@@ -34,8 +34,8 @@ void migration_checksum(const struct migration *m, char out[65]);
  * mismatch ("migration 1 (init) was edited after it was applied"), an
  * unknown applied version, or the SQL error of a migration.
  */
-opsbus_err migrations_apply(struct db *db, const struct migration *list,
-    int n, int *version, char *err, size_t err_len);
+opsbus_err migrations_apply(struct db *db, const struct migration *list, int n,
+    int *version, char *err, size_t err_len);
 
 /* The highest version recorded in the database, or 0. */
 opsbus_err migrations_current(struct db *db, int *version);

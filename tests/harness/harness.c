@@ -82,21 +82,21 @@ harness_pg_handle(void)
 static int
 server_ready(struct harness_server *s)
 {
-	struct opsbus_client_config cfg = {
-	    .url = s->url, .timeout_ms = 500, .lazy = 1};
+	struct opsbus_client_config cfg
+	    = {.url = s->url, .timeout_ms = 500, .lazy = 1};
 	struct opsbus_client    *c;
 	struct opsbus_status     st;
 	Opsbus__V1__CheckRequest req = OPSBUS__V1__CHECK_REQUEST__INIT;
 	ProtobufCMessage        *out = NULL;
-	int                      ok  = 0;
+	int                      ok = 0;
 
 	req.skip_database = 1;
 	if (opsbus_client_open(&cfg, &c, &st) != 0) {
 		return (0);
 	}
 	if (opsbus_call(c, "opsbus.v1.HealthService/Check", &req.base,
-	        &opsbus__v1__check_response__descriptor, &out, NULL,
-	        &st) == 0) {
+	        &opsbus__v1__check_response__descriptor, &out, NULL, &st)
+	    == 0) {
 		ok = 1;
 		protobuf_c_message_free_unpacked(out, NULL);
 	}
@@ -107,9 +107,9 @@ server_ready(struct harness_server *s)
 int
 harness_server_start(struct harness_server *s, const char *const *extra)
 {
-	const char *bin      = getenv("OPSBUSD");
+	const char *bin = getenv("OPSBUSD");
 	const char *conninfo = harness_pg();
-	int         n        = ++server_seq;
+	int         n = ++server_seq;
 
 	memset(s, 0, sizeof(*s));
 	if (bin == NULL) {
@@ -118,8 +118,8 @@ harness_server_start(struct harness_server *s, const char *const *extra)
 	}
 	snprintf(s->url, sizeof(s->url), "ipc://%s/rpc-%d.sock",
 	    harness_tmpdir(), n);
-	snprintf(s->log, sizeof(s->log), "%s/opsbusd-%d.log", harness_tmpdir(),
-	    n);
+	snprintf(
+	    s->log, sizeof(s->log), "%s/opsbusd-%d.log", harness_tmpdir(), n);
 	snprintf(s->api_key, sizeof(s->api_key), "test-admin-key-0123456789");
 	s->pid = fork();
 	if (s->pid < 0) {
@@ -127,8 +127,8 @@ harness_server_start(struct harness_server *s, const char *const *extra)
 	}
 	if (s->pid == 0) {
 		const char *argv[64];
-		int         a  = 0;
-		int         fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int         a = 0;
+		int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 
 		if (fd >= 0) {
 			dup2(fd, 1);
@@ -144,7 +144,8 @@ harness_server_start(struct harness_server *s, const char *const *extra)
 		argv[a++] = s->api_key;
 		argv[a++] = "--log-level";
 		argv[a++] = "debug";
-		for (int i = 0; extra != NULL && extra[i] != NULL && a < 62; i++) {
+		for (int i = 0; extra != NULL && extra[i] != NULL && a < 62;
+		     i++) {
 			argv[a++] = extra[i];
 		}
 		argv[a] = NULL;
@@ -154,7 +155,8 @@ harness_server_start(struct harness_server *s, const char *const *extra)
 	for (int i = 0; i < 300; i++) {
 		int status;
 		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
-			fprintf(stderr, "harness: opsbusd exited early; log:\n");
+			fprintf(
+			    stderr, "harness: opsbusd exited early; log:\n");
 			harness_sh("tail -20 '%s' >&2", s->log);
 			s->pid = 0;
 			return (-1);
@@ -199,11 +201,11 @@ harness_server_stop(struct harness_server *s, int sig)
 struct opsbus_client *
 harness_client(const struct harness_server *s, const char *key)
 {
-	struct opsbus_client_config cfg = {
-	    .url = s->url, .api_key = key != NULL ? key : s->api_key,
+	struct opsbus_client_config cfg = {.url = s->url,
+	    .api_key = key != NULL ? key : s->api_key,
 	    .timeout_ms = 10000};
-	struct opsbus_client *c = NULL;
-	struct opsbus_status  st;
+	struct opsbus_client       *c = NULL;
+	struct opsbus_status        st;
 
 	if (opsbus_client_open(&cfg, &c, &st) != 0) {
 		fprintf(stderr, "harness: client: %s\n", st.message);
@@ -215,9 +217,9 @@ harness_client(const struct harness_server *s, const char *key)
 static char *
 slurp(const char *path)
 {
-	FILE  *f = fopen(path, "r");
-	char  *buf;
-	long   n;
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long  n;
 
 	if (f == NULL) {
 		return (strdup(""));
@@ -226,7 +228,8 @@ slurp(const char *path)
 	n = ftell(f);
 	fseek(f, 0, SEEK_SET);
 	buf = calloc(1, (size_t) n + 1);
-	if (buf != NULL && n > 0 && fread(buf, 1, (size_t) n, f) != (size_t) n) {
+	if (buf != NULL && n > 0
+	    && fread(buf, 1, (size_t) n, f) != (size_t) n) {
 		buf[0] = '\0';
 	}
 	fclose(f);
@@ -248,8 +251,8 @@ harness_cli(const struct harness_server *s, const char *const *argv,
 	if (pid == 0) {
 		const char *args[64];
 		int         a = 0;
-		int         fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int         fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
 		dup2(fo, 1);
 		dup2(fe, 2);
@@ -304,8 +307,8 @@ harness_run(const char *suite, const struct harness_case *cases,
 	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
-	failures = CU_get_number_of_failures() +
-	    CU_get_number_of_suites_failed();
+	failures
+	    = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
 	CU_cleanup_registry();
 	return (failures == 0 ? 0 : 1);
 }

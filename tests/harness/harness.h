@@ -38,7 +38,7 @@ const char *harness_tmpdir(void);
 
 /* Starts (once per process) a private PostgreSQL; returns its conninfo.
  * Aborts the test program when it cannot start. */
-const char *harness_pg(void);
+const char         *harness_pg(void);
 struct pg_embedded *harness_pg_handle(void);
 
 /*
@@ -79,24 +79,24 @@ int harness_run(const char *suite, const struct harness_case *cases,
     int (*init)(void), int (*cleanup)(void));
 
 /* CUnit assert that prints both strings. */
-#define ASSERT_STR_EQ(a, b)                                                   \
-	do {                                                                  \
-		const char *a_ = (a), *b_ = (b);                              \
-		if (strcmp(a_, b_) != 0) {                                    \
-			fprintf(stderr, "%s:%d: \"%s\" != \"%s\"\n",           \
-			    __FILE__, __LINE__, a_, b_);                      \
-		}                                                             \
-		CU_ASSERT_STRING_EQUAL(a_, b_);                               \
+#define ASSERT_STR_EQ(a, b)                                          \
+	do {                                                         \
+		const char *a_ = (a), *b_ = (b);                     \
+		if (strcmp(a_, b_) != 0) {                           \
+			fprintf(stderr, "%s:%d: \"%s\" != \"%s\"\n", \
+			    __FILE__, __LINE__, a_, b_);             \
+		}                                                    \
+		CU_ASSERT_STRING_EQUAL(a_, b_);                      \
 	} while (0)
 
-#define ASSERT_INT_EQ(a, b)                                                   \
-	do {                                                                  \
-		long long a_ = (long long) (a), b_ = (long long) (b);         \
-		if (a_ != b_) {                                               \
-			fprintf(stderr, "%s:%d: %lld != %lld (%s vs %s)\n",    \
-			    __FILE__, __LINE__, a_, b_, #a, #b);              \
-		}                                                             \
-		CU_ASSERT_EQUAL(a_, b_);                                      \
+#define ASSERT_INT_EQ(a, b)                                                 \
+	do {                                                                \
+		long long a_ = (long long) (a), b_ = (long long) (b);       \
+		if (a_ != b_) {                                             \
+			fprintf(stderr, "%s:%d: %lld != %lld (%s vs %s)\n", \
+			    __FILE__, __LINE__, a_, b_, #a, #b);            \
+		}                                                           \
+		CU_ASSERT_EQUAL(a_, b_);                                    \
 	} while (0)
 
 #endif

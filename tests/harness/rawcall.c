@@ -26,23 +26,25 @@ rawcall_pack(const struct rawcall *r, uint8_t **out)
 	Opsbus__V1__RpcRequest__MetadataEntry *mdp[2];
 
 	opsbus__v1__rpc_request__init(&req);
-	req.method    = STR(r->method != NULL ? r->method : "");
+	req.method = STR(r->method != NULL ? r->method : "");
 	req.body.data = (uint8_t *) (uintptr_t) r->body;
-	req.body.len  = r->body_len;
+	req.body.len = r->body_len;
 	req.request_id = STR(r->request_id != NULL ? r->request_id : "");
-	req.metadata   = mdp;
+	req.metadata = mdp;
 	if (r->api_key != NULL) {
-		opsbus__v1__rpc_request__metadata_entry__init(&md[req.n_metadata]);
-		md[req.n_metadata].key   = STR("x-api-key");
+		opsbus__v1__rpc_request__metadata_entry__init(
+		    &md[req.n_metadata]);
+		md[req.n_metadata].key = STR("x-api-key");
 		md[req.n_metadata].value = STR(r->api_key);
-		mdp[req.n_metadata]      = &md[req.n_metadata];
+		mdp[req.n_metadata] = &md[req.n_metadata];
 		req.n_metadata++;
 	}
 	if (r->correlation_id != NULL) {
-		opsbus__v1__rpc_request__metadata_entry__init(&md[req.n_metadata]);
-		md[req.n_metadata].key   = STR("x-correlation-id");
+		opsbus__v1__rpc_request__metadata_entry__init(
+		    &md[req.n_metadata]);
+		md[req.n_metadata].key = STR("x-correlation-id");
 		md[req.n_metadata].value = STR(r->correlation_id);
-		mdp[req.n_metadata]      = &md[req.n_metadata];
+		mdp[req.n_metadata] = &md[req.n_metadata];
 		req.n_metadata++;
 	}
 	return (rawcall_pack_message(&req.base, out));
@@ -68,7 +70,7 @@ Opsbus__V1__RpcResponse *
 rawcall_send(struct opsbus_client *c, const struct rawcall *r)
 {
 	uint8_t                 *buf;
-	size_t                   n    = rawcall_pack(r, &buf);
+	size_t                   n = rawcall_pack(r, &buf);
 	Opsbus__V1__RpcResponse *resp = rawcall_send_bytes(c, buf, n);
 
 	free(buf);

@@ -16,7 +16,7 @@ struct rawcall {
 	const char    *method;
 	const uint8_t *body;
 	size_t         body_len;
-	const char    *api_key;   /* x-api-key, or NULL */
+	const char    *api_key; /* x-api-key, or NULL */
 	const char    *request_id;
 	const char    *correlation_id;
 };

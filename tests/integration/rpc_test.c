@@ -47,9 +47,9 @@ assert_still_serving(void)
 	struct opsbus_status     st;
 
 	opsbus__v1__check_request__init(&req);
-	CU_ASSERT_EQUAL_FATAL(opsbus_call(cli, "opsbus.v1.HealthService/Check",
-	                          &req.base, &opsbus__v1__check_response__descriptor,
-	                          &out, NULL, &st),
+	CU_ASSERT_EQUAL_FATAL(
+	    opsbus_call(cli, "opsbus.v1.HealthService/Check", &req.base,
+	        &opsbus__v1__check_response__descriptor, &out, NULL, &st),
 	    0);
 	CU_ASSERT_TRUE(((Opsbus__V1__CheckResponse *) out)->database_ok);
 	protobuf_c_message_free_unpacked(out, NULL);
@@ -89,13 +89,13 @@ create_raw(const char *queue, const char *key, const char *request_id)
 	Opsbus__V1__RpcResponse     *r;
 
 	opsbus__v1__create_job_request__init(&req);
-	req.queue     = (char *) (uintptr_t) queue;
-	rc.method     = "opsbus.v1.JobService/CreateJob";
-	rc.body_len   = rawcall_pack_message(&req.base, &body);
-	rc.body       = body;
-	rc.api_key    = key;
+	req.queue = (char *) (uintptr_t) queue;
+	rc.method = "opsbus.v1.JobService/CreateJob";
+	rc.body_len = rawcall_pack_message(&req.base, &body);
+	rc.body = body;
+	rc.api_key = key;
 	rc.request_id = request_id;
-	r             = rawcall_send(cli, &rc);
+	r = rawcall_send(cli, &rc);
 	free(body);
 	return (r);
 }
@@ -111,8 +111,8 @@ test_random_bytes(void)
 		for (size_t i = 0; i < sizeof(buf); i++) {
 			buf[i] = (uint8_t) rand();
 		}
-		Opsbus__V1__RpcResponse *r =
-		    rawcall_send_bytes(cli, buf, 1 + (size_t) (rand() % 512));
+		Opsbus__V1__RpcResponse *r = rawcall_send_bytes(
+		    cli, buf, 1 + (size_t) (rand() % 512));
 		CU_ASSERT_PTR_NOT_NULL_FATAL(r);
 		CU_ASSERT_NOT_EQUAL(r->code, 0);
 		opsbus__v1__rpc_response__free_unpacked(r, NULL);
@@ -125,10 +125,11 @@ static void
 test_truncated_envelope(void)
 {
 	struct rawcall rc = {.method = "opsbus.v1.HealthService/Check",
-	    .body = (const uint8_t *) "", .body_len = 0,
+	    .body = (const uint8_t *) "",
+	    .body_len = 0,
 	    .request_id = "0123456789"};
-	uint8_t *buf;
-	size_t   n = rawcall_pack(&rc, &buf);
+	uint8_t       *buf;
+	size_t         n = rawcall_pack(&rc, &buf);
 
 	for (size_t cut = 1; cut < n; cut++) {
 		Opsbus__V1__RpcResponse *r = rawcall_send_bytes(cli, buf, cut);
@@ -164,15 +165,15 @@ test_wrong_body_type(void)
 	Opsbus__V1__CheckResponse m;
 	struct rawcall rc = {.method = "opsbus.v1.JobService/CreateJob",
 	    .api_key = srv.api_key};
-	uint8_t *body;
-	long     before = job_count();
+	uint8_t       *body;
+	long           before = job_count();
 
 	opsbus__v1__check_response__init(&m);
-	m.status      = (char *) (uintptr_t) "SERVING";
+	m.status = (char *) (uintptr_t) "SERVING";
 	m.database_ok = 1;
 	m.uptime_seconds = 5;
-	rc.body_len   = rawcall_pack_message(&m.base, &body);
-	rc.body       = body;
+	rc.body_len = rawcall_pack_message(&m.base, &body);
+	rc.body = body;
 	expect_error(rawcall_send(cli, &rc), 3, "MALFORMED_MESSAGE");
 	free(body);
 	ASSERT_INT_EQ(job_count(), before);
@@ -183,10 +184,11 @@ static void
 test_oversize_message(void)
 {
 	/* 5 MiB: over the 4 MiB request limit, under the transport's. */
-	size_t         n  = 5 * 1024 * 1024;
+	size_t         n = 5 * 1024 * 1024;
 	uint8_t       *big = calloc(1, n);
 	struct rawcall rc = {.method = "opsbus.v1.HealthService/Check",
-	    .body = big, .body_len = n};
+	    .body = big,
+	    .body_len = n};
 
 	expect_error(rawcall_send(cli, &rc), 8, "MESSAGE_TOO_LARGE");
 	free(big);
@@ -254,8 +256,8 @@ test_deep_nesting(void)
 	enum { LEVELS = 10000 };
 	uint8_t       *buf = malloc(LEVELS * 6 + 16);
 	size_t         len = 0;
-	struct rawcall rc  = {.method = "opsbus.v1.AdminService/ListApiKeys",
-	     .api_key = srv.api_key};
+	struct rawcall rc = {.method = "opsbus.v1.AdminService/ListApiKeys",
+	    .api_key = srv.api_key};
 
 	/* Build from the inside out: each level is tag 0x0a + varint len. */
 	uint8_t *tmp = malloc(LEVELS * 6 + 16);
@@ -263,9 +265,10 @@ test_deep_nesting(void)
 		uint8_t hdr[6];
 		size_t  h = 0;
 		size_t  v = len;
-		hdr[h++]  = 0x0a;
+		hdr[h++] = 0x0a;
 		do {
-			hdr[h++] = (uint8_t) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+			hdr[h++]
+			    = (uint8_t) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
 			v >>= 7;
 		} while (v > 0);
 		memcpy(tmp, hdr, h);
@@ -278,8 +281,8 @@ test_deep_nesting(void)
 	 * field 1 is a string, so test both a message-typed and a string-typed
 	 * reading: the first through an envelope with the RpcRequest itself
 	 * (metadata entries are messages). */
-	rc.method   = "opsbus.v1.JobService/GetJob";
-	rc.body     = buf;
+	rc.method = "opsbus.v1.JobService/GetJob";
+	rc.body = buf;
 	rc.body_len = len;
 	Opsbus__V1__RpcResponse *r = rawcall_send(cli, &rc);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
@@ -313,7 +316,8 @@ test_invalid_utf8(void)
 	expect_error(create_raw("bad\xff\xfequeue", srv.api_key, NULL), 3,
 	    "INVALID_UTF8");
 	/* In the envelope itself. */
-	struct rawcall rc = {.method = "opsbus.v1.Health\xc0\xafService/Check"};
+	struct rawcall rc
+	    = {.method = "opsbus.v1.Health\xc0\xafService/Check"};
 	expect_error(rawcall_send(cli, &rc), 3, "INVALID_UTF8");
 	ASSERT_INT_EQ(job_count(), before);
 	assert_still_serving();
@@ -325,26 +329,27 @@ test_invalid_uuid(void)
 	Opsbus__V1__GetJobRequest req;
 	ProtobufCMessage         *out = NULL;
 	struct opsbus_status      st;
-	const char *bad[] = {"", "not-a-uuid", "12345678-1234-1234-1234-12345678901",
-	    "12345678-1234-1234-1234-1234567890123", "'; DROP TABLE jobs; --",
-	    "g2345678-1234-1234-1234-123456789012"};
+	const char               *bad[] = {"", "not-a-uuid",
+	                  "12345678-1234-1234-1234-12345678901",
+	                  "12345678-1234-1234-1234-1234567890123", "'; DROP TABLE jobs; --",
+	                  "g2345678-1234-1234-1234-123456789012"};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		opsbus__v1__get_job_request__init(&req);
 		req.id = (char *) (uintptr_t) bad[i];
-		CU_ASSERT_NOT_EQUAL(opsbus_call(cli, "opsbus.v1.JobService/GetJob",
-		                        &req.base,
-		                        &opsbus__v1__get_job_response__descriptor,
-		                        &out, NULL, &st),
+		CU_ASSERT_NOT_EQUAL(
+		    opsbus_call(cli, "opsbus.v1.JobService/GetJob", &req.base,
+		        &opsbus__v1__get_job_response__descriptor, &out, NULL,
+		        &st),
 		    0);
 		ASSERT_STR_EQ(st.error_code, "VALIDATION_ERROR");
 		ASSERT_INT_EQ(st.code, 3);
 	}
 	/* A well-formed id of no job is NOT_FOUND, not a validation error. */
 	req.id = (char *) (uintptr_t) "12345678-1234-1234-1234-123456789012";
-	CU_ASSERT_NOT_EQUAL(opsbus_call(cli, "opsbus.v1.JobService/GetJob",
-	                        &req.base, &opsbus__v1__get_job_response__descriptor,
-	                        &out, NULL, &st),
+	CU_ASSERT_NOT_EQUAL(
+	    opsbus_call(cli, "opsbus.v1.JobService/GetJob", &req.base,
+	        &opsbus__v1__get_job_response__descriptor, &out, NULL, &st),
 	    0);
 	ASSERT_STR_EQ(st.error_code, "JOB_NOT_FOUND");
 	ASSERT_INT_EQ(st.code, 5);
@@ -360,24 +365,26 @@ test_limit_out_of_range(void)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		opsbus__v1__list_jobs_request__init(&req);
-		req.limit_value_case = OPSBUS__V1__LIST_JOBS_REQUEST__LIMIT_VALUE_LIMIT;
+		req.limit_value_case
+		    = OPSBUS__V1__LIST_JOBS_REQUEST__LIMIT_VALUE_LIMIT;
 		req.limit = bad[i];
-		CU_ASSERT_NOT_EQUAL(opsbus_call(cli, "opsbus.v1.JobService/ListJobs",
-		                        &req.base,
-		                        &opsbus__v1__list_jobs_response__descriptor,
-		                        &out, NULL, &st),
+		CU_ASSERT_NOT_EQUAL(
+		    opsbus_call(cli, "opsbus.v1.JobService/ListJobs",
+		        &req.base, &opsbus__v1__list_jobs_response__descriptor,
+		        &out, NULL, &st),
 		    0);
 		ASSERT_STR_EQ(st.error_code, "VALIDATION_ERROR");
-		CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "between 1 and 100"));
+		CU_ASSERT_PTR_NOT_NULL(
+		    strstr(st.message, "between 1 and 100"));
 	}
 	/* 1 and 100 are fine; unset means 50. */
 	int32_t good[] = {1, 100};
 	for (size_t i = 0; i < 2; i++) {
 		req.limit = good[i];
-		CU_ASSERT_EQUAL(opsbus_call(cli, "opsbus.v1.JobService/ListJobs",
-		                    &req.base,
-		                    &opsbus__v1__list_jobs_response__descriptor, &out,
-		                    NULL, &st),
+		CU_ASSERT_EQUAL(
+		    opsbus_call(cli, "opsbus.v1.JobService/ListJobs",
+		        &req.base, &opsbus__v1__list_jobs_response__descriptor,
+		        &out, NULL, &st),
 		    0);
 		protobuf_c_message_free_unpacked(out, NULL);
 	}
@@ -388,8 +395,8 @@ test_wrong_api_key(void)
 {
 	long before = job_count();
 
-	expect_error(create_raw("q", "wrong-key-wrong-key", NULL), 16,
-	    "UNAUTHORIZED");
+	expect_error(
+	    create_raw("q", "wrong-key-wrong-key", NULL), 16, "UNAUTHORIZED");
 	expect_error(create_raw("q", NULL, NULL), 16, "UNAUTHORIZED");
 	ASSERT_INT_EQ(job_count(), before);
 	/* Health needs no key. */
@@ -404,25 +411,25 @@ static void
 test_bearer_authorization(void)
 {
 	/* The same bootstrap key as "authorization: Bearer". */
-	Opsbus__V1__RpcRequest                 req;
-	Opsbus__V1__RpcRequest__MetadataEntry  md, *mdp = &md;
-	Opsbus__V1__ListApiKeysRequest         in;
-	char                                   bearer[128];
-	uint8_t                               *body, *env;
-	size_t                                 n;
+	Opsbus__V1__RpcRequest                req;
+	Opsbus__V1__RpcRequest__MetadataEntry md, *mdp = &md;
+	Opsbus__V1__ListApiKeysRequest        in;
+	char                                  bearer[128];
+	uint8_t                              *body, *env;
+	size_t                                n;
 
 	opsbus__v1__list_api_keys_request__init(&in);
 	opsbus__v1__rpc_request__init(&req);
 	opsbus__v1__rpc_request__metadata_entry__init(&md);
 	snprintf(bearer, sizeof(bearer), "Bearer %s", srv.api_key);
-	md.key         = (char *) (uintptr_t) "authorization";
-	md.value       = bearer;
-	req.metadata   = &mdp;
+	md.key = (char *) (uintptr_t) "authorization";
+	md.value = bearer;
+	req.metadata = &mdp;
 	req.n_metadata = 1;
-	req.method     = (char *) (uintptr_t) "opsbus.v1.AdminService/ListApiKeys";
-	req.body.len   = rawcall_pack_message(&in.base, &body);
-	req.body.data  = body;
-	n              = rawcall_pack_message(&req.base, &env);
+	req.method = (char *) (uintptr_t) "opsbus.v1.AdminService/ListApiKeys";
+	req.body.len = rawcall_pack_message(&in.base, &body);
+	req.body.data = body;
+	n = rawcall_pack_message(&req.base, &env);
 	Opsbus__V1__RpcResponse *r = rawcall_send_bytes(cli, env, n);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
 	ASSERT_INT_EQ(r->code, 0);
@@ -441,11 +448,12 @@ make_key(const char *identity, const char *role, const char *tenant)
 
 	opsbus__v1__create_api_key_request__init(&req);
 	req.identity = (char *) (uintptr_t) identity;
-	req.role     = (char *) (uintptr_t) role;
-	req.tenant   = (char *) (uintptr_t) tenant;
+	req.role = (char *) (uintptr_t) role;
+	req.tenant = (char *) (uintptr_t) tenant;
 	if (opsbus_call(cli, "opsbus.v1.AdminService/CreateApiKey", &req.base,
 	        &opsbus__v1__create_api_key_response__descriptor,
-	        (ProtobufCMessage **) &res, NULL, &st) != 0) {
+	        (ProtobufCMessage **) &res, NULL, &st)
+	    != 0) {
 		fprintf(stderr, "make_key: %s\n", st.message);
 		return (NULL);
 	}
@@ -471,13 +479,13 @@ test_roles_and_revocation(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
 	ASSERT_INT_EQ(r->code, 0);
 	opsbus__v1__rpc_response__free_unpacked(r, NULL);
-	char *t = harness_sql(NULL,
-	    "SELECT tenant FROM jobs WHERE queue = 'roles-q'");
+	char *t = harness_sql(
+	    NULL, "SELECT tenant FROM jobs WHERE queue = 'roles-q'");
 	ASSERT_STR_EQ(t, "acme");
 	free(t);
 	/* A worker may not administer keys. */
-	struct rawcall rc = {.method = "opsbus.v1.AdminService/ListApiKeys",
-	    .api_key = worker};
+	struct rawcall rc = {
+	    .method = "opsbus.v1.AdminService/ListApiKeys", .api_key = worker};
 	expect_error(rawcall_send(cli, &rc), 7, "PERMISSION_DENIED");
 	/* The stored form is a hash: the secret is nowhere in the table. */
 	char *found = harness_sql(NULL,
@@ -495,8 +503,10 @@ test_resend_answered_once(void)
 {
 	/* The same request id twice: one job, the same answer. */
 	long                     before = job_count();
-	Opsbus__V1__RpcResponse *a = create_raw("resend-q", srv.api_key, "rid-42");
-	Opsbus__V1__RpcResponse *b = create_raw("resend-q", srv.api_key, "rid-42");
+	Opsbus__V1__RpcResponse *a
+	    = create_raw("resend-q", srv.api_key, "rid-42");
+	Opsbus__V1__RpcResponse *b
+	    = create_raw("resend-q", srv.api_key, "rid-42");
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
@@ -521,7 +531,7 @@ test_correlation_id_echoed(void)
 	opsbus__v1__rpc_response__free_unpacked(r, NULL);
 	/* An unusable one is replaced by a UUID. */
 	rc.correlation_id = "has spaces and \"quotes\"";
-	r                 = rawcall_send(cli, &rc);
+	r = rawcall_send(cli, &rc);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
 	ASSERT_INT_EQ(strlen(r->correlation_id), 36);
 	opsbus__v1__rpc_response__free_unpacked(r, NULL);
@@ -539,15 +549,14 @@ stub_closure(const Opsbus__V1__CheckResponse *res, void *data)
 static void
 test_generated_stub(void)
 {
-	ProtobufCService *svc =
-	    opsbus_service(cli, &opsbus__v1__health_service__descriptor);
+	ProtobufCService *svc
+	    = opsbus_service(cli, &opsbus__v1__health_service__descriptor);
 	Opsbus__V1__CheckRequest req;
 	int                      seen = 0;
 
 	opsbus__v1__check_request__init(&req);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(svc);
-	opsbus__v1__health_service__check(svc, &req,
-	    stub_closure, &seen);
+	opsbus__v1__health_service__check(svc, &req, stub_closure, &seen);
 	ASSERT_INT_EQ(seen, 1);
 	svc->destroy(svc);
 }
@@ -576,12 +585,15 @@ main(void)
 	        test_bearer_authorization},
 	    {"roles limit what a key may call, and secrets are stored hashed",
 	        test_roles_and_revocation},
-	    {"a resent request id is answered once", test_resend_answered_once},
-	    {"the correlation id is echoed or made", test_correlation_id_echoed},
+	    {"a resent request id is answered once",
+	        test_resend_answered_once},
+	    {"the correlation id is echoed or made",
+	        test_correlation_id_echoed},
 	    {"the protoc-c generated stub calls through libopsbus",
 	        test_generated_stub},
 	    {NULL, NULL},
 	};
 
-	return (harness_run("integration.rpc", cases, suite_init, suite_cleanup));
+	return (
+	    harness_run("integration.rpc", cases, suite_init, suite_cleanup));
 }

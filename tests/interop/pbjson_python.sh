@@ -31,6 +31,7 @@ if [ -n "${OPSBUS_BUILD_DIR:-}" ]; then
 else
 	tool=$tmp/pbjson_tool
 	cc=${CC:-gcc}
+	# shellcheck disable=SC2054 # the commas are -fsanitize's own
 	cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -g -O1
 		-fsanitize=address,undefined -fno-omit-frame-pointer
 		-fno-sanitize-recover=undefined)
