@@ -62,7 +62,11 @@ harness_pg(void)
 	if (pg != NULL) {
 		return (pg_embedded_conninfo(pg));
 	}
-	setenv("OPSBUS_PG_NOSYNC", "1", 1);
+	/* Tests skip fsync for speed; benchmarks that measure durable
+	 * commits set OPSBUS_PG_SYNC. */
+	if (getenv("OPSBUS_PG_SYNC") == NULL) {
+		setenv("OPSBUS_PG_NOSYNC", "1", 1);
+	}
 	snprintf(dir, sizeof(dir), "%s/pg", harness_tmpdir());
 	struct pg_embedded_config cfg = {.data_dir = dir};
 	if (pg_embedded_start(&cfg, &pg, err, sizeof(err)) != 0) {
@@ -143,7 +147,9 @@ harness_server_start(struct harness_server *s, const char *const *extra)
 		argv[a++] = "--api-key";
 		argv[a++] = s->api_key;
 		argv[a++] = "--log-level";
-		argv[a++] = "debug";
+		argv[a++] = getenv("HARNESS_LOG_LEVEL") != NULL
+		    ? getenv("HARNESS_LOG_LEVEL")
+		    : "debug";
 		for (int i = 0; extra != NULL && extra[i] != NULL && a < 62;
 		     i++) {
 			argv[a++] = extra[i];

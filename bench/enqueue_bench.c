@@ -1,0 +1,142 @@
+/*
+ * Enqueue: JobService/CreateJob, durable (synchronous_commit on, fsync on),
+ * from 1, 16 and 64 concurrent producers, against its floor: raw libpq, one
+ * INSERT of a job row per transaction, at the same concurrency, on the same
+ * PostgreSQL, in the same run.
+ */
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+#include "bench_util.h"
+#include "harness.h"
+#include "opsbus/v1/job.pb-c.h"
+
+#define MAX_PRODUCERS 64
+
+struct producers {
+	struct opsbus_client *c[MAX_PRODUCERS];
+	PGconn               *pg[MAX_PRODUCERS];
+};
+
+static int
+op_create(void *arg, int t)
+{
+	struct producers              *p = arg;
+	Opsbus__V1__CreateJobRequest   req;
+	Opsbus__V1__CreateJobResponse *res = NULL;
+	struct opsbus_status           st;
+
+	opsbus__v1__create_job_request__init(&req);
+	req.queue = (char *) (uintptr_t) "bench";
+	req.target = (char *) (uintptr_t) "nextgen";
+	req.payload
+	    = (char *) (uintptr_t) "{\"noteId\":\"n-1\",\"ehr\":\"nextgen\"}";
+	if (opsbus_call(p->c[t], "opsbus.v1.JobService/CreateJob", &req.base,
+	        &opsbus__v1__create_job_response__descriptor,
+	        (ProtobufCMessage **) &res, NULL, &st)
+	    != 0) {
+		fprintf(stderr, "create: %s\n", st.message);
+		return (-1);
+	}
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+	return (0);
+}
+
+static int
+op_insert(void *arg, int t)
+{
+	struct producers *p = arg;
+	uuid_t            u;
+	char              id[37];
+	const char       *params[2];
+	PGresult         *res;
+	int               ok;
+
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, id);
+	params[0] = id;
+	params[1] = "{\"noteId\":\"n-1\",\"ehr\":\"nextgen\"}";
+	res = PQexecPrepared(
+	    p->pg[t], "floor_insert", 2, params, NULL, NULL, 0);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok) {
+		fprintf(stderr, "insert: %s", PQerrorMessage(p->pg[t]));
+	}
+	PQclear(res);
+	return (ok ? 0 : -1);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct harness_server srv;
+	struct producers      p;
+	int                   conc[] = {1, 16, 64};
+
+	bench_init(argc, argv, "enqueue (enqueue_bench)");
+	setenv("HARNESS_LOG_LEVEL", "info", 0);
+	/* The harness's PostgreSQL skips fsync for speed; a durable figure
+	 * needs it on. */
+	if (!bench_smoke()) {
+		setenv("OPSBUS_PG_SYNC", "1", 1);
+	}
+	const char *extra[] = {"--workers", "64", NULL};
+	if (harness_server_start(&srv, extra) != 0) {
+		return (1);
+	}
+	for (int i = 0; i < MAX_PRODUCERS; i++) {
+		struct opsbus_client_config cfg
+		    = {.url = srv.url, .api_key = srv.api_key};
+		struct opsbus_status st;
+		PGresult            *r;
+
+		if (opsbus_client_open(&cfg, &p.c[i], &st) != 0) {
+			return (1);
+		}
+		p.pg[i] = PQconnectdb(harness_pg());
+		r = PQprepare(p.pg[i], "floor_insert",
+		    "INSERT INTO jobs (id, tenant, queue, target, payload, "
+		    "status, "
+		    "max_attempts) VALUES ($1::uuid, 'default', 'floor', "
+		    "'nextgen', $2::jsonb, 'queued', 5)",
+		    2, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			fprintf(
+			    stderr, "prepare: %s", PQerrorMessage(p.pg[i]));
+			return (1);
+		}
+		PQclear(r);
+	}
+	bench_header();
+	for (size_t i = 0; i < sizeof(conc) / sizeof(conc[0]); i++) {
+		struct bench_samples lo = {0}, lf = {0};
+		char                 name[96];
+		double f = bench_run(conc[i], op_insert, &p, &lf);
+		double o = bench_run(conc[i], op_create, &p, &lo);
+
+		snprintf(name, sizeof(name),
+		    "CreateJob, %d producer%s, jobs/s", conc[i],
+		    conc[i] > 1 ? "s" : "");
+		bench_row(name, o, f, "jobs/s", false);
+		snprintf(name, sizeof(name), "CreateJob, %d producer%s, p50",
+		    conc[i], conc[i] > 1 ? "s" : "");
+		bench_row(name, (double) bench_samples_pct(&lo, 50) / 1e6,
+		    (double) bench_samples_pct(&lf, 50) / 1e6, "ms", true);
+		snprintf(name, sizeof(name), "CreateJob, %d producer%s, p99",
+		    conc[i], conc[i] > 1 ? "s" : "");
+		bench_row(name, (double) bench_samples_pct(&lo, 99) / 1e6,
+		    (double) bench_samples_pct(&lf, 99) / 1e6, "ms", true);
+		bench_samples_free(&lo);
+		bench_samples_free(&lf);
+	}
+	for (int i = 0; i < MAX_PRODUCERS; i++) {
+		opsbus_client_close(p.c[i]);
+		PQfinish(p.pg[i]);
+	}
+	harness_server_stop(&srv, SIGTERM);
+	return (0);
+}
