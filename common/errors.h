@@ -81,6 +81,12 @@
 	X(SHUTTING_DOWN, OPSBUS_GRPC_UNAVAILABLE, 503,                        \
 	    "the server is shutting down")                                    \
 	X(NOT_IMPLEMENTED, OPSBUS_GRPC_UNIMPLEMENTED, 501, "not implemented") \
+	X(METHOD_NOT_ALLOWED, OPSBUS_GRPC_UNIMPLEMENTED, 405,                 \
+	    "the path does not take this HTTP method")                        \
+	X(UNSUPPORTED_MEDIA_TYPE, OPSBUS_GRPC_INVALID_ARGUMENT, 415,          \
+	    "the body must be application/json")                              \
+	X(UNAVAILABLE, OPSBUS_GRPC_UNAVAILABLE, 503,                          \
+	    "the RPC server did not answer")                                  \
 	X(INTERNAL, OPSBUS_GRPC_INTERNAL, 500, "internal error")
 
 typedef enum {

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/gateway.h"
 #include "log.h"
 #include "rpc/dispatch.h"
 #include "rpc/methods.h"
@@ -38,6 +39,10 @@ struct config {
 	int         workers;
 	size_t      max_request;
 	uint32_t    default_timeout_ms;
+	/* HTTP gateway address ("off": none); explicit when given by flag
+	 * or environment (then failing to listen is fatal). */
+	const char *http;
+	bool        http_explicit;
 };
 
 static void
@@ -72,6 +77,9 @@ usage(FILE *f)
 	    "  --max-request N   largest request in bytes (default 4194304)\n"
 	    "  --timeout-ms N    a call's deadline when the client gives none "
 	    "(default 30000)\n"
+	    "  --http ADDR       HTTP/JSON gateway address (env OPSBUS_HTTP; "
+	    "default\n"
+	    "                    http://127.0.0.1:8080; off: no gateway)\n"
 	    "  --log-level L     debug, info, warn, error (env "
 	    "OPSBUS_LOG_LEVEL; default info)\n"
 	    "  --version         print the version\n");
@@ -137,6 +145,7 @@ parse_config(int argc, char **argv, struct config *c)
 	    {"max-request", required_argument, NULL, 'm'},
 	    {"timeout-ms", required_argument, NULL, 't'},
 	    {"log-level", required_argument, NULL, 'L'},
+	    {"http", required_argument, NULL, 'H'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -213,6 +222,9 @@ parse_config(int argc, char **argv, struct config *c)
 		case 'L':
 			log_level = optarg;
 			break;
+		case 'H':
+			c->http = optarg;
+			break;
 		case 'V':
 			printf("opsbusd %s\n", OPSBUS_VERSION);
 			return (1);
@@ -242,6 +254,13 @@ parse_config(int argc, char **argv, struct config *c)
 	}
 	if (c->n_listen == 0) {
 		c->listen[c->n_listen++] = "tcp://127.0.0.1:7470";
+	}
+	if (c->http == NULL) {
+		c->http = getenv("OPSBUS_HTTP");
+	}
+	c->http_explicit = c->http != NULL && c->http[0] != '\0';
+	if (!c->http_explicit) {
+		c->http = GATEWAY_DEFAULT_HTTP;
 	}
 	if (c->db_url != NULL && c->db_url[0] == '\0') {
 		c->db_url = NULL;
@@ -274,6 +293,7 @@ main(int argc, char **argv)
 	struct auth             *auth = NULL;
 	struct rpc_methods      *methods = NULL;
 	struct rpc_server       *srv = NULL;
+	struct gateway          *gw = NULL;
 	struct service_config    scfg;
 	struct rpc_dispatcher    disp;
 	struct rpc_server_config rcfg;
@@ -342,6 +362,10 @@ main(int argc, char **argv)
 	disp.default_timeout_ms = c.default_timeout_ms;
 	disp.max_timeout_ms = 300000;
 
+	/* The gateway calls the same REP socket as every client, inproc. */
+	if (strcmp(c.http, "off") != 0 && c.n_listen < MAX_LISTEN) {
+		c.listen[c.n_listen++] = GATEWAY_INPROC_URL;
+	}
 	memset(&rcfg, 0, sizeof(rcfg));
 	rcfg.urls = c.listen;
 	rcfg.n_urls = c.n_listen;
@@ -351,6 +375,21 @@ main(int argc, char **argv)
 	if (rpc_server_start(&rcfg, &disp, &srv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "opsbusd: %s\n", err);
 		goto out;
+	}
+	if (strcmp(c.http, "off") != 0) {
+		struct gateway_config gcfg
+		    = {.http = c.http, .rpc_url = GATEWAY_INPROC_URL};
+		if (gateway_start(&gcfg, &gw, err, sizeof(err)) == 0) {
+			log_info("HTTP gateway listening", "http=%s port=%u",
+			    c.http, gateway_port(gw));
+		} else if (c.http_explicit) {
+			fprintf(stderr, "opsbusd: HTTP gateway: %s\n", err);
+			goto out;
+		} else {
+			log_warn("HTTP gateway off: cannot listen on the "
+			         "default address; set --http or OPSBUS_HTTP",
+			    "error=\"%s\"", err);
+		}
 	}
 	if (auth_is_open(auth)) {
 		log_warn("NO API KEY IS CONFIGURED: anyone who can reach this "
@@ -367,10 +406,14 @@ main(int argc, char **argv)
 
 	rv = wait_for_signal();
 	log_info("stopping: draining calls in flight", "signal=%d", rv);
+	/* HTTP first: its requests in flight are RPC calls in flight. */
+	gateway_stop(gw);
+	gw = NULL;
 	rpc_server_stop(srv);
 	srv = NULL;
 	status = 0;
 out:
+	gateway_stop(gw);
 	rpc_server_stop(srv);
 	rpc_methods_free(methods);
 	auth_free(auth);

@@ -32,6 +32,14 @@ HANDLER(admin_create_key);
 HANDLER(admin_list_keys);
 HANDLER(admin_revoke_key);
 
+/* writeback.c */
+HANDLER(writeback_create);
+HANDLER(writeback_list);
+HANDLER(writeback_get);
+
+/* ops.c */
+HANDLER(ops_get_metrics);
+
 #undef HANDLER
 
 /* True for the eight job statuses of DESIGN.md. */

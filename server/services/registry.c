@@ -8,6 +8,8 @@
 #include "opsbus/v1/admin.pb-c.h"
 #include "opsbus/v1/health.pb-c.h"
 #include "opsbus/v1/job.pb-c.h"
+#include "opsbus/v1/ops.pb-c.h"
+#include "opsbus/v1/writeback.pb-c.h"
 #include "services/handlers.h"
 
 #define M(svc, method) "opsbus.v1." svc "/" method
@@ -29,6 +31,14 @@ const struct service_method service_methods[] = {
     {M("AdminService", "ListApiKeys"), admin_list_keys, PERM_ADMIN, 0},
     {M("AdminService", "RevokeApiKey"), admin_revoke_key, PERM_ADMIN,
         METHOD_MUTATING},
+
+    {M("WritebackService", "CreateWritebackJob"), writeback_create,
+        PERM_WORK, METHOD_MUTATING},
+    {M("WritebackService", "ListWritebackJobs"), writeback_list, PERM_READ,
+        0},
+    {M("WritebackService", "GetWritebackJob"), writeback_get, PERM_READ, 0},
+
+    {M("OpsService", "GetMetrics"), ops_get_metrics, PERM_READ, 0},
 };
 
 const size_t service_methods_count
@@ -38,6 +48,8 @@ const ProtobufCServiceDescriptor *const service_descriptors[] = {
     &opsbus__v1__health_service__descriptor,
     &opsbus__v1__job_service__descriptor,
     &opsbus__v1__admin_service__descriptor,
+    &opsbus__v1__writeback_service__descriptor,
+    &opsbus__v1__ops_service__descriptor,
 };
 
 const size_t service_descriptors_count
