@@ -249,6 +249,13 @@ begin(struct gw_req *r, const char *url, const char *verb)
 	return (MHD_YES);
 }
 
+/* Bytes past max_body read and dropped, as a multiple of max_body, before
+ * the connection is closed instead of answered. A chunked body has no
+ * length to refuse up front, and MHD can answer only once the body is
+ * read: dropping a 10 MB body costs little and gets the client its 413;
+ * the read deadline bounds how long this takes. */
+#define GW_DROP_FACTOR 32
+
 /* Appends a chunk of body; past max_body it is dropped, and a client that
  * keeps sending far past it is disconnected. */
 static enum MHD_Result
@@ -258,7 +265,7 @@ append(struct gw_req *r, const char *data, size_t n)
 
 	if (r->dropped > 0 || r->len + n > max) {
 		r->dropped += n;
-		return (r->dropped > 4 * max ? MHD_NO : MHD_YES);
+		return (r->dropped > GW_DROP_FACTOR * max ? MHD_NO : MHD_YES);
 	}
 	if (r->len + n > r->cap) {
 		size_t cap = r->cap > 0 ? r->cap : 4096;
