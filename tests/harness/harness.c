@@ -146,6 +146,11 @@ harness_server_start(struct harness_server *s, const char *const *extra)
 		argv[a++] = s->url;
 		argv[a++] = "--api-key";
 		argv[a++] = s->api_key;
+		/* No gateway unless a test asks for one (extra args come
+		 * after these, and the last --http wins): tests run in
+		 * parallel and must not share a port. */
+		argv[a++] = "--http";
+		argv[a++] = "off";
 		argv[a++] = "--log-level";
 		argv[a++] = getenv("HARNESS_LOG_LEVEL") != NULL
 		    ? getenv("HARNESS_LOG_LEVEL")

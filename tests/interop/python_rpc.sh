@@ -22,7 +22,7 @@ trap cleanup EXIT
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 key=interop-admin-key-0123456789
 OPSBUS_PG_NOSYNC=1 "$OPSBUSD" --data-dir "$tmp/data" --listen "tcp://127.0.0.1:$port" \
-	--api-key "$key" >"$tmp/opsbusd.log" 2>&1 &
+	--api-key "$key" --http off >"$tmp/opsbusd.log" 2>&1 &
 pid=$!
 for _ in $(seq 200); do
 	grep -q "opsbusd ready" "$tmp/opsbusd.log" && break
