@@ -32,10 +32,9 @@ const struct service_method service_methods[] = {
     {M("AdminService", "RevokeApiKey"), admin_revoke_key, PERM_ADMIN,
         METHOD_MUTATING},
 
-    {M("WritebackService", "CreateWritebackJob"), writeback_create,
-        PERM_WORK, METHOD_MUTATING},
-    {M("WritebackService", "ListWritebackJobs"), writeback_list, PERM_READ,
-        0},
+    {M("WritebackService", "CreateWritebackJob"), writeback_create, PERM_WORK,
+        METHOD_MUTATING},
+    {M("WritebackService", "ListWritebackJobs"), writeback_list, PERM_READ, 0},
     {M("WritebackService", "GetWritebackJob"), writeback_get, PERM_READ, 0},
 
     {M("OpsService", "GetMetrics"), ops_get_metrics, PERM_READ, 0},
