@@ -17,8 +17,14 @@ CREATE TABLE queues (
     paused           boolean NOT NULL DEFAULT false,
     paused_by        text,
     paused_reason    text,
+    paused_at        timestamptz,
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
+-- The defaults row: the policy of every queue that has no row of its own.
+-- Its values are the column defaults above, so those stay the one place
+-- the defaults are written. No queue can be named '' (names are 1..64
+-- characters), and the API never shows or changes this row.
+INSERT INTO queues (name) VALUES ('');
 
 CREATE TABLE jobs (
     id                  uuid PRIMARY KEY,
@@ -70,6 +76,8 @@ CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status = 'in_progress';
 CREATE UNIQUE INDEX jobs_replay_once ON jobs (replay_of_job_id)
     WHERE replay_of_job_id IS NOT NULL;
 CREATE INDEX jobs_subject ON jobs (subject) WHERE subject <> '';
+-- Queue depth by state (ListQueues, GetQueue).
+CREATE INDEX jobs_queue_status ON jobs (queue, status);
 
 -- One row per claim of a job: the attempt ledger.
 CREATE TABLE job_attempts (

@@ -22,7 +22,9 @@
 #include "rpc/methods.h"
 #include "rpc/server.h"
 #include "services/auth.h"
+#include "services/handlers.h"
 #include "services/registry.h"
+#include "services/rescuer.h"
 #include "store/db.h"
 #include "store/embedded.h"
 #include "store/migrations.h"
@@ -293,6 +295,7 @@ main(int argc, char **argv)
 	struct auth             *auth = NULL;
 	struct rpc_methods      *methods = NULL;
 	struct rpc_server       *srv = NULL;
+	struct rescuer          *rescuer = NULL;
 	struct gateway          *gw = NULL;
 	struct service_config    scfg;
 	struct rpc_dispatcher    disp;
@@ -391,6 +394,10 @@ main(int argc, char **argv)
 			    "error=\"%s\"", err);
 		}
 	}
+	if (rescuer_start(conninfo, 1000, &rescuer) != 0) {
+		fprintf(stderr, "opsbusd: cannot start the lease rescuer\n");
+		goto out;
+	}
 	if (auth_is_open(auth)) {
 		log_warn("NO API KEY IS CONFIGURED: anyone who can reach this "
 		         "server may call every method as admin; set "
@@ -406,6 +413,7 @@ main(int argc, char **argv)
 
 	rv = wait_for_signal();
 	log_info("stopping: draining calls in flight", "signal=%d", rv);
+	worker_drain();
 	/* HTTP first: its requests in flight are RPC calls in flight. */
 	gateway_stop(gw);
 	gw = NULL;
@@ -413,6 +421,7 @@ main(int argc, char **argv)
 	srv = NULL;
 	status = 0;
 out:
+	rescuer_stop(rescuer);
 	gateway_stop(gw);
 	rpc_server_stop(srv);
 	rpc_methods_free(methods);

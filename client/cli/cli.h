@@ -73,5 +73,8 @@ void              cli_table_print(struct cli_table *t, FILE *f);
 int cmd_health(struct cli *cli);
 int cmd_jobs(struct cli *cli, const char *sub);
 int cmd_keys(struct cli *cli, const char *sub);
+int cmd_queues(struct cli *cli, const char *sub);
+/* opsbus work: runs until stopped (SIGTERM, SIGINT) or out of work. */
+int cmd_work(struct cli *cli);
 
 #endif

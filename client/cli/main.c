@@ -39,6 +39,46 @@ usage(FILE *f)
 	    "[--tenant T]\n"
 	    "  keys list\n"
 	    "  keys revoke ID\n");
+	/* Split: C99 compilers need only take 4095-character strings. */
+	fprintf(f,
+	    "  queues list\n"
+	    "  queues get NAME\n"
+	    "  queues pause NAME --reason TEXT     (operator; audited)\n"
+	    "  queues resume NAME --reason TEXT    (operator; audited)\n"
+	    "  queues update NAME [--max-attempts N] [--backoff-base-ms N]\n"
+	    "              [--backoff-factor F] [--backoff-cap-ms N] "
+	    "[--lease-ms N]\n"
+	    "              [--reason TEXT]         (admin)\n"
+	    "  work --queue Q --exec 'CMD' [--worker-id ID] [--concurrency N]\n"
+	    "       [--max-jobs N] [--lease-ms N] [--wait-ms N] "
+	    "[--grace-ms N]\n"
+	    "       [--until-empty]\n"
+	    "      Claims jobs of Q and runs /bin/sh -c CMD for each, with the "
+	    "payload on\n"
+	    "      stdin and OPSBUS_JOB_ID, OPSBUS_JOB_ATTEMPT, "
+	    "OPSBUS_JOB_QUEUE,\n"
+	    "      OPSBUS_JOB_KIND, OPSBUS_JOB_TARGET, OPSBUS_JOB_SUBJECT, "
+	    "OPSBUS_JOB_TENANT\n"
+	    "      in the environment. Exit status 0 completes the job "
+	    "(stdout's last line\n"
+	    "      is the summary); 65 (EX_DATAERR) or 100 fails it for good "
+	    "(dead letter);\n"
+	    "      any other status, 75 (EX_TEMPFAIL) included, or a signal "
+	    "fails it\n"
+	    "      retryably. The error is stderr's last line; the reason "
+	    "code is\n"
+	    "      EXIT_<status> (SIGNAL_<n>) unless stderr has a line "
+	    "\"REASON_CODE: X\"\n"
+	    "      (the last one counts). SIGTERM/SIGINT: claim no more, let "
+	    "the running\n"
+	    "      command finish for --grace-ms (default 10000), then stop "
+	    "it and fail\n"
+	    "      the job retryably (WORKER_STOPPED); a second signal stops "
+	    "it at once.\n"
+	    "      An operator's cancel stops the command and fails the job "
+	    "(CANCELLED).\n"
+	    "      --until-empty returns when no job is ready; --max-jobs "
+	    "after N jobs.\n");
 }
 
 static const char *
@@ -89,7 +129,7 @@ main(int argc, char **argv)
 	cli.args.argc--;
 	cli.args.argv++;
 	sub = NULL;
-	if (strcmp(cmd, "health") != 0) {
+	if (strcmp(cmd, "health") != 0 && strcmp(cmd, "work") != 0) {
 		if (cli.args.argc < 1 || cli.args.argv[0][0] == '-') {
 			cli_usage_error("%s needs a subcommand", cmd);
 		}
@@ -98,7 +138,8 @@ main(int argc, char **argv)
 		cli.args.argv++;
 	}
 	if (strcmp(cmd, "health") != 0 && strcmp(cmd, "jobs") != 0
-	    && strcmp(cmd, "keys") != 0) {
+	    && strcmp(cmd, "keys") != 0 && strcmp(cmd, "queues") != 0
+	    && strcmp(cmd, "work") != 0) {
 		cli_usage_error("unknown command \"%s\"", cmd);
 	}
 	if (opsbus_client_open(&cfg, &cli.client, &st) != 0) {
@@ -109,6 +150,10 @@ main(int argc, char **argv)
 		rv = cmd_health(&cli);
 	} else if (strcmp(cmd, "jobs") == 0) {
 		rv = cmd_jobs(&cli, sub);
+	} else if (strcmp(cmd, "queues") == 0) {
+		rv = cmd_queues(&cli, sub);
+	} else if (strcmp(cmd, "work") == 0) {
+		rv = cmd_work(&cli);
 	} else {
 		rv = cmd_keys(&cli, sub);
 	}

@@ -358,6 +358,7 @@ run_handler(struct dispatch *x, const ProtobufCMessage *in)
 		call.cfg = x->d->cfg;
 		call.method = x->method->name;
 		call.correlation_id = x->correlation_id;
+		call.timeout_ms = x->timeout_ms;
 		call.operator_identity = x->operator_identity;
 
 		if (tx

@@ -69,6 +69,10 @@ struct rpc_call {
 	const struct service_config *cfg;
 	const char                  *method;
 	const char                  *correlation_id;
+	/* The call's deadline in ms from its start (the request's, capped
+	 * by the server); a handler that waits (a long poll) answers before
+	 * it. */
+	uint32_t timeout_ms;
 	/* x-operator-identity, else the key's identity. */
 	const char *operator_identity;
 	/* Set by a handler that must keep its writes although it fails (an

@@ -27,6 +27,13 @@ HANDLER(worker_heartbeat);
 HANDLER(worker_complete);
 HANDLER(worker_fail);
 
+/* queue.c */
+HANDLER(queue_get);
+HANDLER(queue_list);
+HANDLER(queue_update);
+HANDLER(queue_pause);
+HANDLER(queue_resume);
+
 /* admin.c */
 HANDLER(admin_create_key);
 HANDLER(admin_list_keys);
@@ -41,6 +48,13 @@ HANDLER(writeback_get);
 HANDLER(ops_get_metrics);
 
 #undef HANDLER
+
+/*
+ * Makes ClaimJobs calls waiting for work (wait_ms) answer at their next
+ * poll step instead of waiting on. Call when the server stops, before
+ * rpc_server_stop drains the calls in flight. Cannot be undone.
+ */
+void worker_drain(void);
 
 /* True for the eight job statuses of DESIGN.md. */
 bool job_status_valid(const char *s);

@@ -8,6 +8,7 @@
 #include "opsbus/v1/admin.pb-c.h"
 #include "opsbus/v1/health.pb-c.h"
 #include "opsbus/v1/job.pb-c.h"
+#include "opsbus/v1/queue.pb-c.h"
 #include "opsbus/v1/ops.pb-c.h"
 #include "opsbus/v1/writeback.pb-c.h"
 #include "services/handlers.h"
@@ -25,6 +26,15 @@ const struct service_method service_methods[] = {
     {M("JobService", "CompleteJob"), worker_complete, PERM_WORK,
         METHOD_MUTATING},
     {M("JobService", "FailJob"), worker_fail, PERM_WORK, METHOD_MUTATING},
+
+    {M("QueueService", "GetQueue"), queue_get, PERM_READ, 0},
+    {M("QueueService", "ListQueues"), queue_list, PERM_READ, 0},
+    {M("QueueService", "UpdateQueue"), queue_update, PERM_ADMIN,
+        METHOD_MUTATING},
+    {M("QueueService", "PauseQueue"), queue_pause, PERM_OPERATE,
+        METHOD_MUTATING},
+    {M("QueueService", "ResumeQueue"), queue_resume, PERM_OPERATE,
+        METHOD_MUTATING},
 
     {M("AdminService", "CreateApiKey"), admin_create_key, PERM_ADMIN,
         METHOD_MUTATING},
@@ -47,6 +57,7 @@ const ProtobufCServiceDescriptor *const service_descriptors[] = {
     &opsbus__v1__health_service__descriptor,
     &opsbus__v1__job_service__descriptor,
     &opsbus__v1__admin_service__descriptor,
+    &opsbus__v1__queue_service__descriptor,
     &opsbus__v1__writeback_service__descriptor,
     &opsbus__v1__ops_service__descriptor,
 };

@@ -1,41 +1,635 @@
 /*
- * JobService for workers: claim under a lease, heartbeat, complete, fail.
- * (Being written: the lifecycle issue.)
+ * JobService for workers: ClaimJobs, Heartbeat, CompleteJob and FailJob.
+ *
+ * Every change is a compare-and-set on (status = 'in_progress', lease
+ * token): a worker whose lease expired and was rescued, or was taken over,
+ * matches no row and gets LEASE_LOST, and nothing changes. A lease that
+ * has expired but has not been rescued yet still counts: the worker that
+ * finished the work may report it (as in River), and the rescuer's own
+ * compare-and-set then misses.
+ *
+ * Each transition writes the job, closes (or opens) its attempt row and
+ * appends its timeline event in one statement (data-modifying CTEs), in the
+ * transaction the dispatcher opened.
+ *
+ * Long poll (ClaimJobs.wait_ms): the handler re-runs the claim statement
+ * with a short sleep between tries, inside the dispatcher's transaction.
+ * That transaction is READ COMMITTED and takes no transaction id, no row
+ * lock and no snapshot between statements until a claim finds rows, so an
+ * idle poll holds back neither vacuum nor other claimers; keeping it means
+ * a resent ClaimJobs is still answered from its stored reply. The cost is
+ * one RPC worker thread and its connection per waiting claimer, for at
+ * most wait_ms (bounded by the call's deadline), and a latency of at most
+ * WAIT_STEP_MAX_MS after a job becomes ready. LISTEN/NOTIFY would need a
+ * notification API in store/ and a connection outside the pool; the poll
+ * keeps store/ unchanged.
  */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "opsbus/v1/job.pb-c.h"
 #include "services/handlers.h"
+#include "services/job_view.h"
+#include "services/lifecycle.h"
+#include "services/redact.h"
+#include "services/validate.h"
+#include "store/db.h"
+
+/* What an operator may see of a worker's error and summary. */
+#define WORKER_ERROR_MAX   1000
+#define WORKER_SUMMARY_MAX 1000
+/* The raw error detail is kept up to this many bytes. */
+#define WORKER_DETAIL_MAX (64 * 1024)
+/* The longest long poll, and the sleeps between its tries. */
+#define WAIT_MAX_MS      30000
+#define WAIT_STEP_MIN_MS 10
+#define WAIT_STEP_MAX_MS 100
+
+/* Set when the server stops: long polls answer at their next step. */
+static atomic_bool draining;
+
+/*
+ * The policy of a queue: its own row, else the defaults row (name '').
+ */
+#define POLICY(queue_expr, cols)                                           \
+	"(SELECT " cols " FROM queues WHERE name IN (" queue_expr ", '') " \
+	"ORDER BY name = '' LIMIT 1)"
+
+/* clang-format off */
+
+/*
+ * One round trip claims up to $3 ready jobs, oldest first by priority then
+ * run_at, skipping rows other claimers hold; gives each a new lease token;
+ * counts the attempt, opens its ledger row and writes its 'claimed' event.
+ * A paused queue (or one without policy) matches nothing. Times are
+ * statement_timestamp(), not now(): a long poll re-runs this statement in
+ * one transaction, and now() would stay at the transaction's start (jobs
+ * made since would never look ready, and leases would come out short).
+ */
+static const struct db_stmt stmt_claim = {"worker_claim",
+    "WITH p AS " POLICY("$1::text", "paused, lease_ms") ", "
+    "l AS (SELECT coalesce(nullif($4::int, 0), (SELECT lease_ms FROM p)) "
+    "AS ms, statement_timestamp() AS now), "
+    "c AS (SELECT j.id, j.status FROM jobs j WHERE j.queue = $1::text AND "
+    "j.status IN ('queued', 'rerouted', 'retryable_failed') AND "
+    "j.run_at <= statement_timestamp() AND "
+    "($5::text = '' OR j.tenant = $5::text) AND "
+    "NOT (SELECT paused FROM p) "
+    "ORDER BY j.priority DESC, j.run_at, j.id LIMIT $3::int "
+    "FOR UPDATE OF j SKIP LOCKED), "
+    "u AS (UPDATE jobs SET status = 'in_progress', "
+    "attempts = jobs.attempts + 1, lease_owner = $2::text, "
+    "lease_token = gen_random_uuid(), "
+    "lease_expires_at = l.now + l.ms * interval '1 millisecond', "
+    "updated_at = l.now FROM c, l WHERE jobs.id = c.id "
+    "RETURNING jobs.*, c.status AS from_status, l.ms AS lease_ms, "
+    "l.now AS claimed_at), "
+    "a AS (INSERT INTO job_attempts (job_id, attempt, worker_id, "
+    "from_status, started_at) SELECT id, attempts, $2::text, from_status, "
+    "claimed_at FROM u), "
+    "e AS (INSERT INTO events (event_id, event_type, topic, job_id, queue, "
+    "tenant, actor, correlation_id, payload, created_at) SELECT "
+    "gen_random_uuid(), 'claimed', 'job.claimed.' || queue, id, queue, "
+    "tenant, $2::text, $6::text, jsonb_build_object('attempt', attempts, "
+    "'from_status', from_status, 'worker_id', $2::text, "
+    "'lease_expires_at', lease_expires_at), claimed_at FROM u) "
+    "SELECT " JOB_COLUMNS ", lease_token, lease_ms FROM u "
+    "ORDER BY priority DESC, run_at, id"};
+
+static const struct db_stmt stmt_heartbeat = {"worker_heartbeat",
+    "UPDATE jobs SET lease_expires_at = now() + coalesce(nullif($3::int, "
+    "0), " POLICY("jobs.queue", "lease_ms") ") * interval '1 millisecond' "
+    "WHERE id = $1::uuid AND status = 'in_progress' AND "
+    "lease_token = $2::uuid AND ($4::text = '' OR tenant = $4::text) "
+    "RETURNING " SQL_TS("lease_expires_at") ", "
+    "cancel_requested_at IS NOT NULL"};
+
+/* After a compare-and-set matched nothing: is the job there at all? */
+static const struct db_stmt stmt_probe = {"worker_probe",
+    "SELECT status FROM jobs WHERE id = $1::uuid AND "
+    "($2::text = '' OR tenant = $2::text)"};
+
+static const struct db_stmt stmt_complete = {"worker_complete",
+    "WITH u AS (UPDATE jobs SET status = 'succeeded', "
+    "completion_summary = nullif($3::text, ''), lease_owner = NULL, "
+    "lease_token = NULL, lease_expires_at = NULL, final_state_at = now(), "
+    "updated_at = now() WHERE id = $1::uuid AND status = 'in_progress' AND "
+    "lease_token = $2::uuid AND ($4::text = '' OR tenant = $4::text) "
+    "RETURNING *), "
+    "a AS (UPDATE job_attempts SET ended_at = now(), "
+    "to_status = 'succeeded' FROM u WHERE job_attempts.job_id = u.id AND "
+    "job_attempts.attempt = u.attempts RETURNING job_attempts.worker_id), "
+    "e AS (INSERT INTO events (event_id, event_type, topic, job_id, queue, "
+    "tenant, actor, correlation_id, payload) SELECT gen_random_uuid(), "
+    "'succeeded', 'job.succeeded.' || u.queue, u.id, u.queue, u.tenant, "
+    "coalesce((SELECT worker_id FROM a), 'unknown'), $5::text, "
+    "jsonb_build_object('attempt', u.attempts, 'summary', $6::jsonb) "
+    "FROM u) "
+    "SELECT " JOB_COLUMNS " FROM u"};
+
+/* The first half of FailJob: lock the job and read what the decision
+ * needs (its state, whether the token matches, attempts, the policy). */
+static const struct db_stmt stmt_fail_read = {"worker_fail_read",
+    "SELECT j.status, coalesce(j.lease_token = $2::uuid, false), "
+    "j.attempts, j.max_attempts, q.backoff_base_ms, q.backoff_factor, "
+    "q.backoff_cap_ms FROM jobs j CROSS JOIN LATERAL "
+    POLICY("j.queue", "backoff_base_ms, backoff_factor, backoff_cap_ms")
+    " q WHERE j.id = $1::uuid AND ($3::text = '' OR j.tenant = $3::text) "
+    "FOR UPDATE OF j"};
+
+/*
+ * The second half: the guarded write. $3 is the target state
+ * (retryable_failed or dead_failed), $4 the backoff in ms. A dead letter
+ * opens for operators (operator_status 'open') and its event carries the
+ * dead-letter envelope: the job's identity (no payload, so no personal
+ * data), the error, the attempts and when.
+ */
+static const struct db_stmt stmt_fail = {"worker_fail",
+    "WITH u AS (UPDATE jobs SET status = $3::text, "
+    "run_at = CASE WHEN $3::text = 'retryable_failed' THEN now() + "
+    "$4::bigint * interval '1 millisecond' ELSE run_at END, "
+    "operator_status = CASE WHEN $3::text = 'dead_failed' THEN 'open' "
+    "ELSE operator_status END, last_error = nullif($5::text, ''), "
+    "last_error_detail = nullif($6::text, ''), reason_code = $7::text, "
+    "failure_category = nullif($8::text, ''), "
+    "replay_eligible = ($3::text = 'dead_failed' AND $9::boolean), "
+    "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, "
+    "final_state_at = CASE WHEN $3::text = 'dead_failed' THEN now() END, "
+    "updated_at = now() WHERE id = $1::uuid AND status = 'in_progress' AND "
+    "lease_token = $2::uuid RETURNING *), "
+    "a AS (UPDATE job_attempts SET ended_at = now(), to_status = $3::text, "
+    "error = $5::text, error_detail = nullif($6::text, ''), "
+    "reason_code = $7::text, retryable = $9::boolean, "
+    "stage = nullif($10::text, ''), failure_category = nullif($8::text, "
+    "'') FROM u WHERE job_attempts.job_id = u.id AND "
+    "job_attempts.attempt = u.attempts RETURNING job_attempts.worker_id), "
+    "t AS (SELECT CASE WHEN $3::text = 'dead_failed' THEN 'dead_failed' "
+    "ELSE 'retry_scheduled' END AS type), "
+    "e AS (INSERT INTO events (event_id, event_type, topic, job_id, queue, "
+    "tenant, actor, correlation_id, payload) SELECT gen_random_uuid(), "
+    "t.type, 'job.' || t.type || '.' || u.queue, u.id, u.queue, u.tenant, "
+    "coalesce((SELECT worker_id FROM a), 'unknown'), $11::text, "
+    "CASE WHEN $3::text = 'dead_failed' THEN jsonb_build_object("
+    "'original_event', jsonb_build_object('job_id', u.id, 'queue', "
+    "u.queue, 'kind', u.kind, 'subject', u.subject, 'target', u.target), "
+    "'error', jsonb_build_object('type', $7::text, 'message', $5::text, "
+    "'stage', nullif($10::text, '')), 'attempts', u.attempts, "
+    "'failed_at', u.updated_at, 'retryable', $9::boolean, "
+    "'failure_category', nullif($8::text, ''), 'replay_eligible', "
+    "u.replay_eligible) "
+    "ELSE jsonb_build_object('attempt', u.attempts, 'reason_code', "
+    "$7::text, 'error', $5::text, 'stage', nullif($10::text, ''), "
+    "'failure_category', nullif($8::text, ''), 'run_at', u.run_at) END "
+    "FROM u, t) "
+    "SELECT " JOB_COLUMNS " FROM u"};
+
+/* clang-format on */
+
+void
+worker_drain(void)
+{
+	atomic_store(&draining, true);
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+static void
+sleep_ms(int64_t ms)
+{
+	struct timespec ts
+	    = {(time_t) (ms / 1000), (long) (ms % 1000) * 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+/* The job id and lease token every lease call carries. */
+static opsbus_err
+check_lease_args(struct rpc_call *call, const char *job_id, const char *token)
+{
+	if (!valid_uuid(job_id)) {
+		return (call_fail(
+		    call, OPSBUS_E_VALIDATION_ERROR, "job_id must be a UUID"));
+	}
+	if (!valid_uuid(token)) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "lease_token must be the UUID ClaimJobs gave"));
+	}
+	return (OPSBUS_E_OK);
+}
+
+/* Why a compare-and-set on a job's lease matched nothing. */
+static opsbus_err
+lease_refusal(struct rpc_call *call, const char *job_id)
+{
+	const char     *p[2] = {job_id, call->who->tenant};
+	struct db_rows *rows;
+	opsbus_err      err;
+	char           *status = NULL;
+
+	if ((err = db_exec(call->db, &stmt_probe, 2, p, &rows))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	if (db_rows_count(rows) == 1) {
+		status = call_strdup(call, db_rows_get(rows, 0, 0));
+	}
+	db_rows_free(rows);
+	if (status == NULL) {
+		return (call_fail(
+		    call, OPSBUS_E_JOB_NOT_FOUND, "no job %s", job_id));
+	}
+	return (call_fail(call, OPSBUS_E_LEASE_LOST,
+	    "the lease on job %s is not held with this token (the job is %s): "
+	    "it expired and was rescued, or another claim took it over",
+	    job_id, status));
+}
+
+/* Checks a lease duration: 0 (the queue's), or 1000..max_lease_ms. */
+static opsbus_err
+check_lease_ms(struct rpc_call *call, const char *field, int32_t v)
+{
+	int max
+	    = call->cfg->max_lease_ms > 0 ? call->cfg->max_lease_ms : 3600000;
+
+	if (v != 0 && (v < 1000 || v > max)) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "%s must be 0 (the queue's lease) or between 1000 and %d, "
+		    "got %d",
+		    field, max, v));
+	}
+	return (OPSBUS_E_OK);
+}
+
+static opsbus_err
+claim_validate(
+    struct rpc_call *call, const Opsbus__V1__ClaimJobsRequest *in, int *max)
+{
+	opsbus_err err;
+
+	if (!valid_name(in->queue)) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "queue is required: 1..64 characters of letters, digits, "
+		    "'.', '_', '-', ':' and '/'"));
+	}
+	if (!valid_name_or_empty(in->worker_id)) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "worker_id is up to 64 characters of letters, digits, "
+		    "'.', '_', '-', ':' and '/'"));
+	}
+	*max = 1;
+	if (in->max_value_case
+	    == OPSBUS__V1__CLAIM_JOBS_REQUEST__MAX_VALUE_MAX) {
+		if (in->max < 1 || in->max > 100) {
+			return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+			    "max must be between 1 and 100, got %d", in->max));
+		}
+		*max = in->max;
+	}
+	if ((err = check_lease_ms(call, "lease_ms", in->lease_ms))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	if (in->wait_ms < 0 || in->wait_ms > WAIT_MAX_MS) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "wait_ms must be between 0 and %d, got %d", WAIT_MAX_MS,
+		    in->wait_ms));
+	}
+	return (OPSBUS_E_OK);
+}
+
+/* Runs the claim statement once; fills out->jobs when it claimed any. */
+static opsbus_err
+claim_once(struct rpc_call *call, const char *const *p,
+    Opsbus__V1__ClaimJobsResponse *out)
+{
+	struct db_rows *rows;
+	opsbus_err      err;
+	int             count;
+
+	if ((err = db_exec(call->db, &stmt_claim, 6, p, &rows))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	count = db_rows_count(rows);
+	out->jobs = call_array(call, (size_t) count + 1, sizeof(*out->jobs));
+	for (int r = 0; out->jobs != NULL && r < count; r++) {
+		Opsbus__V1__ClaimedJob *cj
+		    = (Opsbus__V1__ClaimedJob *) call_new(
+		        call, &opsbus__v1__claimed_job__descriptor);
+		if (cj == NULL
+		    || (cj->job = job_from_row(call, rows, r, 0)) == NULL) {
+			db_rows_free(rows);
+			return (OPSBUS_E_INTERNAL);
+		}
+		cj->lease_token = call_strdup(
+		    call, db_rows_get(rows, r, JOB_COLUMN_COUNT));
+		cj->lease_ms
+		    = (int32_t) db_rows_int(rows, r, JOB_COLUMN_COUNT + 1);
+		out->jobs[out->n_jobs++] = cj;
+	}
+	db_rows_free(rows);
+	return (out->jobs != NULL ? OPSBUS_E_OK : OPSBUS_E_INTERNAL);
+}
 
 opsbus_err
 worker_claim(
-    struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out)
+    struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
 {
-	(void) in;
-	(void) out;
-	return (call_fail(call, OPSBUS_E_NOT_IMPLEMENTED, "not yet"));
+	const Opsbus__V1__ClaimJobsRequest *in
+	    = (const Opsbus__V1__ClaimJobsRequest *) inm;
+	Opsbus__V1__ClaimJobsResponse *out
+	    = (Opsbus__V1__ClaimJobsResponse *) outm;
+	char        max_s[16], lease_s[16];
+	const char *p[6];
+	int         max;
+	int64_t     deadline, wait = 0, step = WAIT_STEP_MIN_MS;
+	opsbus_err  err;
+
+	if ((err = claim_validate(call, in, &max)) != OPSBUS_E_OK) {
+		return (err);
+	}
+	snprintf(max_s, sizeof(max_s), "%d", max);
+	snprintf(lease_s, sizeof(lease_s), "%d", in->lease_ms);
+	p[0] = in->queue;
+	p[1] = in->worker_id[0] != '\0' ? in->worker_id : call->who->identity;
+	p[2] = max_s;
+	p[3] = lease_s;
+	p[4] = call->who->tenant;
+	p[5] = call->correlation_id;
+	/* Answer well before the caller's deadline: keep a tenth of it (at
+	 * least 200 ms) for the answer's trip. */
+	if (in->wait_ms > 0 && call->timeout_ms > 0) {
+		int64_t margin = call->timeout_ms / 10;
+		wait = (int64_t) call->timeout_ms
+		    - (margin < 200 ? 200 : margin);
+		if (wait > in->wait_ms) {
+			wait = in->wait_ms;
+		}
+	} else if (in->wait_ms > 0) {
+		wait = in->wait_ms;
+	}
+	deadline = now_ms() + wait;
+	for (;;) {
+		int64_t left;
+
+		if ((err = claim_once(call, p, out)) != OPSBUS_E_OK
+		    || out->n_jobs > 0) {
+			return (err);
+		}
+		left = deadline - now_ms();
+		if (left <= 0 || atomic_load(&draining)) {
+			return (OPSBUS_E_OK);
+		}
+		sleep_ms(step < left ? step : left);
+		step = step * 2 < WAIT_STEP_MAX_MS ? step * 2
+		                                   : WAIT_STEP_MAX_MS;
+	}
 }
 
 opsbus_err
 worker_heartbeat(
-    struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out)
+    struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
 {
-	(void) in;
-	(void) out;
-	return (call_fail(call, OPSBUS_E_NOT_IMPLEMENTED, "not yet"));
+	const Opsbus__V1__HeartbeatRequest *in
+	    = (const Opsbus__V1__HeartbeatRequest *) inm;
+	Opsbus__V1__HeartbeatResponse *out
+	    = (Opsbus__V1__HeartbeatResponse *) outm;
+	char            extend_s[16];
+	const char     *p[4];
+	struct db_rows *rows;
+	opsbus_err      err;
+	bool            held;
+
+	if ((err = check_lease_args(call, in->job_id, in->lease_token))
+	        != OPSBUS_E_OK
+	    || (err = check_lease_ms(call, "extend_ms", in->extend_ms))
+	        != OPSBUS_E_OK) {
+		return (err);
+	}
+	snprintf(extend_s, sizeof(extend_s), "%d", in->extend_ms);
+	p[0] = in->job_id;
+	p[1] = in->lease_token;
+	p[2] = extend_s;
+	p[3] = call->who->tenant;
+	if ((err = db_exec(call->db, &stmt_heartbeat, 4, p, &rows))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	held = db_rows_count(rows) == 1;
+	if (held) {
+		out->lease_expires_at
+		    = call_strdup(call, db_rows_get(rows, 0, 0));
+		out->cancel_requested = db_rows_bool(rows, 0, 1);
+	}
+	db_rows_free(rows);
+	return (held ? OPSBUS_E_OK : lease_refusal(call, in->job_id));
 }
 
 opsbus_err
 worker_complete(
-    struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out)
+    struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
 {
-	(void) in;
-	(void) out;
-	return (call_fail(call, OPSBUS_E_NOT_IMPLEMENTED, "not yet"));
+	const Opsbus__V1__CompleteJobRequest *in
+	    = (const Opsbus__V1__CompleteJobRequest *) inm;
+	Opsbus__V1__CompleteJobResponse *out
+	    = (Opsbus__V1__CompleteJobResponse *) outm;
+	const char     *p[6];
+	char           *summary, *summary_json;
+	struct db_rows *rows;
+	opsbus_err      err;
+
+	if ((err = check_lease_args(call, in->job_id, in->lease_token))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	summary
+	    = redact_sanitize(call->arena, in->summary, WORKER_SUMMARY_MAX);
+	if (summary == NULL
+	    || !redact_text_json(summary, call->arena, &summary_json)) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	p[0] = in->job_id;
+	p[1] = in->lease_token;
+	p[2] = summary;
+	p[3] = call->who->tenant;
+	p[4] = call->correlation_id;
+	p[5] = summary_json;
+	if ((err = db_exec(call->db, &stmt_complete, 6, p, &rows))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	if (db_rows_count(rows) == 1) {
+		out->job = job_from_row(call, rows, 0, 0);
+		db_rows_free(rows);
+		return (out->job != NULL ? OPSBUS_E_OK : OPSBUS_E_INTERNAL);
+	}
+	db_rows_free(rows);
+	return (lease_refusal(call, in->job_id));
+}
+
+/* A copy of at most max bytes of s, cut on a UTF-8 character boundary. */
+static char *
+cut_utf8(struct rpc_call *call, const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n <= max) {
+		return (call_strdup(call, s));
+	}
+	while (max > 0 && ((unsigned char) s[max] & 0xc0) == 0x80) {
+		max--;
+	}
+	return (arena_strndup(call->arena, s, max));
+}
+
+/* The failure as it will be stored: checked, upper-cased, sanitized. */
+struct failure {
+	char *reason_code;
+	char *error;
+	char *detail;
+};
+
+static opsbus_err
+fail_validate(struct rpc_call *call, const Opsbus__V1__FailJobRequest *in,
+    struct failure *f)
+{
+	const char *code
+	    = in->reason_code[0] != '\0' ? in->reason_code : in->code;
+	opsbus_err err;
+
+	if ((err = check_lease_args(call, in->job_id, in->lease_token))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	f->reason_code
+	    = call_strdup(call, code[0] != '\0' ? code : "UNSPECIFIED");
+	if (f->reason_code == NULL) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	if (!valid_reason_code(ascii_upper(f->reason_code))) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "reason_code must be 1..64 characters of letters, digits, "
+		    "'_', '.' and '-' (no spaces); it is stored upper-cased"));
+	}
+	if (!valid_name_or_empty(in->failure_category)
+	    || !valid_name_or_empty(in->stage)) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "failure_category and stage are up to 64 characters of "
+		    "letters, digits, '.', '_', '-', ':' and '/'"));
+	}
+	f->error = redact_sanitize(call->arena, in->error, WORKER_ERROR_MAX);
+	f->detail = cut_utf8(call, in->error_detail, WORKER_DETAIL_MAX);
+	if (f->error == NULL || f->detail == NULL) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	return (OPSBUS_E_OK);
+}
+
+/*
+ * Reads the job under a row lock and decides where the failure takes it:
+ * *to and the backoff *delay_ms. Refuses with JOB_NOT_FOUND or LEASE_LOST.
+ */
+static opsbus_err
+fail_decide(struct rpc_call *call, const Opsbus__V1__FailJobRequest *in,
+    enum job_state *to, int64_t *delay_ms)
+{
+	const char *p[3] = {in->job_id, in->lease_token, call->who->tenant};
+	struct db_rows       *rows;
+	struct backoff_policy policy;
+	enum job_state        from;
+	enum job_event        ev;
+	opsbus_err            err;
+	bool                  token_ok;
+	int                   attempts, max_attempts;
+
+	if ((err = db_exec(call->db, &stmt_fail_read, 3, p, &rows))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	if (db_rows_count(rows) != 1) {
+		db_rows_free(rows);
+		return (call_fail(
+		    call, OPSBUS_E_JOB_NOT_FOUND, "no job %s", in->job_id));
+	}
+	if (lifecycle_state_parse(db_rows_get(rows, 0, 0), &from) != 0) {
+		db_rows_free(rows);
+		return (OPSBUS_E_INTERNAL);
+	}
+	token_ok = db_rows_bool(rows, 0, 1);
+	attempts = (int) db_rows_int(rows, 0, 2);
+	max_attempts = (int) db_rows_int(rows, 0, 3);
+	policy.base_ms = db_rows_int(rows, 0, 4);
+	policy.factor = strtod(db_rows_get(rows, 0, 5), NULL);
+	policy.cap_ms = db_rows_int(rows, 0, 6);
+	db_rows_free(rows);
+
+	ev = lifecycle_fail_event(in->retryable, attempts, max_attempts);
+	if (!token_ok || lifecycle_next(from, ev, to) != OPSBUS_E_OK) {
+		return (call_fail(call, OPSBUS_E_LEASE_LOST,
+		    "the lease on job %s is not held with this token (the job "
+		    "is %s): it expired and was rescued, or another claim "
+		    "took "
+		    "it over",
+		    in->job_id, lifecycle_state_name(from)));
+	}
+	*delay_ms = ev == JOB_EV_FAIL_RETRY
+	    ? lifecycle_backoff_ms(&policy, attempts, lifecycle_jitter())
+	    : 0;
+	return (OPSBUS_E_OK);
 }
 
 opsbus_err
 worker_fail(
-    struct rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage *out)
+    struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
 {
-	(void) in;
-	(void) out;
-	return (call_fail(call, OPSBUS_E_NOT_IMPLEMENTED, "not yet"));
+	const Opsbus__V1__FailJobRequest *in
+	    = (const Opsbus__V1__FailJobRequest *) inm;
+	Opsbus__V1__FailJobResponse *out
+	    = (Opsbus__V1__FailJobResponse *) outm;
+	struct failure  f;
+	enum job_state  to;
+	int64_t         delay_ms;
+	char            delay_s[24];
+	const char     *p[11];
+	struct db_rows *rows;
+	opsbus_err      err;
+
+	if ((err = fail_validate(call, in, &f)) != OPSBUS_E_OK
+	    || (err = fail_decide(call, in, &to, &delay_ms)) != OPSBUS_E_OK) {
+		return (err);
+	}
+	snprintf(delay_s, sizeof(delay_s), "%lld", (long long) delay_ms);
+	p[0] = in->job_id;
+	p[1] = in->lease_token;
+	p[2] = lifecycle_state_name(to);
+	p[3] = delay_s;
+	p[4] = f.error;
+	p[5] = f.detail;
+	p[6] = f.reason_code;
+	p[7] = in->failure_category;
+	p[8] = in->retryable ? "true" : "false";
+	p[9] = in->stage;
+	p[10] = call->correlation_id;
+	if ((err = db_exec(call->db, &stmt_fail, 11, p, &rows))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	if (db_rows_count(rows) == 1) {
+		out->job = job_from_row(call, rows, 0, 0);
+		db_rows_free(rows);
+		return (out->job != NULL ? OPSBUS_E_OK : OPSBUS_E_INTERNAL);
+	}
+	db_rows_free(rows);
+	/* The row is locked since fail_decide: only a bug gets here. */
+	return (lease_refusal(call, in->job_id));
 }

@@ -2055,7 +2055,7 @@ const ProtobufCMessageDescriptor opsbus__v1__claim_jobs_request__descriptor =
   (ProtobufCMessageInit) opsbus__v1__claim_jobs_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor opsbus__v1__claimed_job__field_descriptors[2] =
+static const ProtobufCFieldDescriptor opsbus__v1__claimed_job__field_descriptors[3] =
 {
   {
     "job",
@@ -2081,15 +2081,28 @@ static const ProtobufCFieldDescriptor opsbus__v1__claimed_job__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "lease_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Opsbus__V1__ClaimedJob, lease_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned opsbus__v1__claimed_job__field_indices_by_name[] = {
   0,   /* field[0] = job */
+  2,   /* field[2] = lease_ms */
   1,   /* field[1] = lease_token */
 };
 static const ProtobufCIntRange opsbus__v1__claimed_job__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor opsbus__v1__claimed_job__descriptor =
 {
@@ -2099,7 +2112,7 @@ const ProtobufCMessageDescriptor opsbus__v1__claimed_job__descriptor =
   "Opsbus__V1__ClaimedJob",
   "opsbus.v1",
   sizeof(Opsbus__V1__ClaimedJob),
-  2,
+  3,
   opsbus__v1__claimed_job__field_descriptors,
   opsbus__v1__claimed_job__field_indices_by_name,
   1,  opsbus__v1__claimed_job__number_ranges,

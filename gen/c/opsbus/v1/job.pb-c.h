@@ -294,10 +294,14 @@ struct  Opsbus__V1__ClaimedJob
   ProtobufCMessage base;
   Opsbus__V1__Job *job;
   char *lease_token;
+  /*
+   * The lease granted, in ms: heartbeat well within it (every third).
+   */
+  int32_t lease_ms;
 };
 #define OPSBUS__V1__CLAIMED_JOB__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opsbus__v1__claimed_job__descriptor) \
-    , NULL, (char *)protobuf_c_empty_string }
+    , NULL, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Opsbus__V1__ClaimJobsResponse
