@@ -486,6 +486,8 @@ struct work_thread {
 	struct opsbus_client *client;
 	struct opsbus_status  st;
 	int                   rv;
+	/* Written by the main thread only. */
+	bool started;
 };
 
 static void *
@@ -571,14 +573,12 @@ cmd_work(struct cli *cli)
 	for (long i = 0; i < concurrency; i++) {
 		threads[i].worker = the_worker;
 		threads[i].client = cli->client;
-		if (pthread_create(&threads[i].thread, NULL, work_thread_main,
-		        &threads[i])
-		    != 0) {
-			threads[i].rv = -2;
-		}
+		threads[i].started = pthread_create(&threads[i].thread, NULL,
+		                         work_thread_main, &threads[i])
+		    == 0;
 	}
 	for (long i = 0; i < concurrency; i++) {
-		if (threads[i].rv == -2) {
+		if (!threads[i].started) {
 			rv = 1;
 			continue;
 		}
