@@ -68,6 +68,10 @@
 	    409, "the transition is not allowed")                             \
 	X(DEAD_LETTER_ALREADY_ACKNOWLEDGED, OPSBUS_GRPC_FAILED_PRECONDITION,  \
 	    409, "the dead letter is already acknowledged")                   \
+	X(CANCEL_PENDING, OPSBUS_GRPC_FAILED_PRECONDITION, 409,               \
+	    "the job's cancel was requested; it will end cancelled")          \
+	X(BULK_OPERATION_NOT_FOUND, OPSBUS_GRPC_NOT_FOUND, 404,               \
+	    "no such bulk operation")                                         \
 	X(CONFLICT, OPSBUS_GRPC_ABORTED, 409,                                 \
 	    "a concurrent change won; try again")                             \
 	X(RATE_LIMITED, OPSBUS_GRPC_RESOURCE_EXHAUSTED, 429,                  \

@@ -22,6 +22,7 @@
 #include "rpc/methods.h"
 #include "rpc/server.h"
 #include "services/auth.h"
+#include "services/bulk_runner.h"
 #include "services/handlers.h"
 #include "services/registry.h"
 #include "services/rescuer.h"
@@ -296,6 +297,7 @@ main(int argc, char **argv)
 	struct rpc_methods      *methods = NULL;
 	struct rpc_server       *srv = NULL;
 	struct rescuer          *rescuer = NULL;
+	struct bulk_runner      *bulk = NULL;
 	struct gateway          *gw = NULL;
 	struct service_config    scfg;
 	struct rpc_dispatcher    disp;
@@ -398,6 +400,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "opsbusd: cannot start the lease rescuer\n");
 		goto out;
 	}
+	if (bulk_runner_start(conninfo, &bulk) != OPSBUS_E_OK) {
+		fprintf(stderr, "opsbusd: cannot start the bulk runner\n");
+		goto out;
+	}
 	if (auth_is_open(auth)) {
 		log_warn("NO API KEY IS CONFIGURED: anyone who can reach this "
 		         "server may call every method as admin; set "
@@ -422,6 +428,7 @@ main(int argc, char **argv)
 	status = 0;
 out:
 	rescuer_stop(rescuer);
+	bulk_runner_stop(bulk);
 	gateway_stop(gw);
 	rpc_server_stop(srv);
 	rpc_methods_free(methods);

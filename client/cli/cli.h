@@ -73,6 +73,18 @@ void              cli_table_print(struct cli_table *t, FILE *f);
 int cmd_health(struct cli *cli);
 int cmd_jobs(struct cli *cli, const char *sub);
 int cmd_keys(struct cli *cli, const char *sub);
+/* The operator commands (cmd_dlq.c, cmd_bulk.c, cmd_control.c). */
+int cmd_summary(struct cli *cli);
+int cmd_dlq(struct cli *cli, const char *sub);
+int cmd_bulk_replay(struct cli *cli);
+int cmd_bulk_status(struct cli *cli);
+int cmd_bulk_cancel(struct cli *cli);
+int cmd_job(struct cli *cli, const char *sub);
+int cmd_metrics(struct cli *cli);
+int cmd_audit(struct cli *cli);
+/* Takes --reason, required for every audited command (exits 2 without). */
+const char *cli_reason(struct cli *cli, const char *what);
+
 int cmd_queues(struct cli *cli, const char *sub);
 /* opsbus work: runs until stopped (SIGTERM, SIGINT) or out of work. */
 int cmd_work(struct cli *cli);

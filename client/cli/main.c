@@ -81,6 +81,44 @@ usage(FILE *f)
 	    "(CANCELLED).\n"
 	    "      --until-empty returns when no job is ready; --max-jobs "
 	    "after N jobs.\n");
+	fprintf(f,
+	    "  summary [--hours 1..168] [--queue Q]   jobs by status, dead "
+	    "letters, recent failures\n"
+	    "  dlq list [--status retryable_failed|dead_failed|failed] "
+	    "[--reason CODE]\n"
+	    "           [--queue Q] [--limit 1..100]\n"
+	    "  dlq show|history|replay-status ID\n"
+	    "  dlq replay ID --reason TEXT      (operator; audited; once per "
+	    "dead letter)\n"
+	    "  dlq ack ID --reason TEXT         (operator; audited)\n"
+	    "  dlq stats [--queue Q]            dead-letter depth by failure "
+	    "category\n"
+	    "  dlq eligible [--category C] [--queue Q] [--limit 1..500]\n"
+	    "  dlq bulk-replay --reason TEXT [--filter k=v[,k=v]...] "
+	    "[--queue Q]\n"
+	    "           [--reason-code R] [--category C] [--target T]\n"
+	    "           [--operator-status open|acknowledged] "
+	    "[--created-before TS]\n"
+	    "           [--created-after TS] [--include-ineligible] "
+	    "[--dry-run]\n"
+	    "           [--rate 1..1000] [--no-wait]\n"
+	    "      Replays every matching dead letter as a server-side task "
+	    "at --rate per\n"
+	    "      second (default 10) and follows it (a progress bar on a "
+	    "terminal).\n"
+	    "  dlq bulk-status ID [--wait]\n"
+	    "  dlq bulk-cancel ID --reason TEXT\n"
+	    "  job show ID                      operator view: attempts, "
+	    "timeline (redacted)\n"
+	    "  job cancel|abort ID --reason TEXT\n"
+	    "  job reroute ID --target T [--queue Q] --reason TEXT\n"
+	    "  job force-complete ID --summary TEXT --reason TEXT\n"
+	    "  metrics [--hours 1..720]         operator actions, replay "
+	    "outcomes, alerts\n"
+	    "  audit [--target ID] [--identity X] [--action A] [--since TS]\n"
+	    "        [--outcome accepted|refused] [--operation ID] [--limit "
+	    "1..500]\n"
+	    "        [--page-token T]\n");
 }
 
 static const char *
@@ -131,7 +169,9 @@ main(int argc, char **argv)
 	cli.args.argc--;
 	cli.args.argv++;
 	sub = NULL;
-	if (strcmp(cmd, "health") != 0 && strcmp(cmd, "work") != 0) {
+	if (strcmp(cmd, "health") != 0 && strcmp(cmd, "work") != 0
+	    && strcmp(cmd, "summary") != 0 && strcmp(cmd, "metrics") != 0
+	    && strcmp(cmd, "audit") != 0) {
 		if (cli.args.argc < 1 || cli.args.argv[0][0] == '-') {
 			cli_usage_error("%s needs a subcommand", cmd);
 		}
@@ -141,7 +181,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "health") != 0 && strcmp(cmd, "jobs") != 0
 	    && strcmp(cmd, "keys") != 0 && strcmp(cmd, "queues") != 0
-	    && strcmp(cmd, "work") != 0) {
+	    && strcmp(cmd, "work") != 0 && strcmp(cmd, "summary") != 0
+	    && strcmp(cmd, "dlq") != 0 && strcmp(cmd, "job") != 0
+	    && strcmp(cmd, "metrics") != 0 && strcmp(cmd, "audit") != 0) {
 		cli_usage_error("unknown command \"%s\"", cmd);
 	}
 	if (opsbus_client_open(&cfg, &cli.client, &st) != 0) {
@@ -156,6 +198,16 @@ main(int argc, char **argv)
 		rv = cmd_queues(&cli, sub);
 	} else if (strcmp(cmd, "work") == 0) {
 		rv = cmd_work(&cli);
+	} else if (strcmp(cmd, "summary") == 0) {
+		rv = cmd_summary(&cli);
+	} else if (strcmp(cmd, "dlq") == 0) {
+		rv = cmd_dlq(&cli, sub);
+	} else if (strcmp(cmd, "job") == 0) {
+		rv = cmd_job(&cli, sub);
+	} else if (strcmp(cmd, "metrics") == 0) {
+		rv = cmd_metrics(&cli);
+	} else if (strcmp(cmd, "audit") == 0) {
+		rv = cmd_audit(&cli);
 	} else {
 		rv = cmd_keys(&cli, sub);
 	}

@@ -47,6 +47,31 @@ HANDLER(writeback_get);
 /* ops.c */
 HANDLER(ops_get_metrics);
 
+/* operator_summary.c, operator_read.c, operator_replay.c */
+HANDLER(operator_status_summary);
+HANDLER(operator_list_dead_letters);
+HANDLER(operator_get_dead_letter);
+HANDLER(operator_get_dead_letter_history);
+HANDLER(operator_get_replay_status);
+HANDLER(operator_get_job_detail);
+HANDLER(operator_replay);
+HANDLER(operator_acknowledge);
+
+/* operator_auditlog.c, operator_bulk.c */
+HANDLER(operator_list_audit_log);
+HANDLER(operator_start_bulk_replay);
+HANDLER(operator_get_bulk_operation);
+HANDLER(operator_cancel_bulk_operation);
+
+/* operator_controls.c, operator_stats.c */
+HANDLER(operator_cancel_job);
+HANDLER(operator_abort_job);
+HANDLER(operator_reroute_job);
+HANDLER(operator_force_complete_job);
+HANDLER(operator_dead_letter_stats);
+HANDLER(operator_list_replay_eligible);
+HANDLER(operator_metrics);
+
 #undef HANDLER
 
 /*

@@ -8,6 +8,7 @@
 #include "opsbus/v1/admin.pb-c.h"
 #include "opsbus/v1/health.pb-c.h"
 #include "opsbus/v1/job.pb-c.h"
+#include "opsbus/v1/operator.pb-c.h"
 #include "opsbus/v1/queue.pb-c.h"
 #include "opsbus/v1/ops.pb-c.h"
 #include "opsbus/v1/writeback.pb-c.h"
@@ -36,6 +37,45 @@ const struct service_method service_methods[] = {
     {M("QueueService", "ResumeQueue"), queue_resume, PERM_OPERATE,
         METHOD_MUTATING},
 
+    {M("OperatorService", "GetStatusSummary"), operator_status_summary,
+        PERM_READ, 0},
+    {M("OperatorService", "ListDeadLetters"), operator_list_dead_letters,
+        PERM_READ, 0},
+    {M("OperatorService", "GetDeadLetter"), operator_get_dead_letter,
+        PERM_READ, 0},
+    {M("OperatorService", "GetDeadLetterHistory"),
+        operator_get_dead_letter_history, PERM_READ, 0},
+    {M("OperatorService", "GetReplayStatus"), operator_get_replay_status,
+        PERM_READ, 0},
+    {M("OperatorService", "ReplayDeadLetter"), operator_replay, PERM_OPERATE,
+        METHOD_MUTATING},
+    {M("OperatorService", "AcknowledgeDeadLetter"), operator_acknowledge,
+        PERM_OPERATE, METHOD_MUTATING},
+    {M("OperatorService", "GetJobDetail"), operator_get_job_detail, PERM_READ,
+        0},
+    {M("OperatorService", "ListAuditLog"), operator_list_audit_log,
+        PERM_OPERATE, 0},
+    {M("OperatorService", "StartBulkReplay"), operator_start_bulk_replay,
+        PERM_OPERATE, METHOD_MUTATING},
+    {M("OperatorService", "GetBulkOperation"), operator_get_bulk_operation,
+        PERM_READ, 0},
+    {M("OperatorService", "CancelBulkOperation"),
+        operator_cancel_bulk_operation, PERM_OPERATE, METHOD_MUTATING},
+    {M("OperatorService", "CancelJob"), operator_cancel_job, PERM_OPERATE,
+        METHOD_MUTATING},
+    {M("OperatorService", "AbortJob"), operator_abort_job, PERM_OPERATE,
+        METHOD_MUTATING},
+    {M("OperatorService", "RerouteJob"), operator_reroute_job, PERM_OPERATE,
+        METHOD_MUTATING},
+    {M("OperatorService", "ForceCompleteJob"), operator_force_complete_job,
+        PERM_OPERATE, METHOD_MUTATING},
+    {M("OperatorService", "GetDeadLetterStats"), operator_dead_letter_stats,
+        PERM_READ, 0},
+    {M("OperatorService", "ListReplayEligible"), operator_list_replay_eligible,
+        PERM_READ, 0},
+    {M("OperatorService", "GetOperatorMetrics"), operator_metrics, PERM_READ,
+        0},
+
     {M("AdminService", "CreateApiKey"), admin_create_key, PERM_ADMIN,
         METHOD_MUTATING},
     {M("AdminService", "ListApiKeys"), admin_list_keys, PERM_ADMIN, 0},
@@ -57,6 +97,7 @@ const ProtobufCServiceDescriptor *const service_descriptors[] = {
     &opsbus__v1__health_service__descriptor,
     &opsbus__v1__job_service__descriptor,
     &opsbus__v1__admin_service__descriptor,
+    &opsbus__v1__operator_service__descriptor,
     &opsbus__v1__queue_service__descriptor,
     &opsbus__v1__writeback_service__descriptor,
     &opsbus__v1__ops_service__descriptor,

@@ -48,7 +48,8 @@ static const struct db_stmt stmt_lock = {
 
 static const struct db_stmt stmt_expired = {"rescuer_expired",
     "SELECT j.id, j.lease_token, j.attempts, j.max_attempts, "
-    "q.backoff_base_ms, q.backoff_factor, q.backoff_cap_ms FROM jobs j "
+    "q.backoff_base_ms, q.backoff_factor, q.backoff_cap_ms, "
+    "j.cancel_requested_at IS NOT NULL FROM jobs j "
     "CROSS JOIN LATERAL (SELECT backoff_base_ms, backoff_factor, "
     "backoff_cap_ms FROM queues WHERE name IN (j.queue, '') "
     "ORDER BY name = '' LIMIT 1) q "
@@ -75,7 +76,8 @@ static const struct db_stmt stmt_rescue = {"rescuer_rescue",
     "reason_code = 'LEASE_EXPIRED', "
     "replay_eligible = (x.to_status = 'dead_failed'), "
     "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, "
-    "final_state_at = CASE WHEN x.to_status = 'dead_failed' THEN now() "
+    "final_state_at = CASE WHEN x.to_status IN ('dead_failed', "
+    "'cancelled') THEN now() "
     "END, updated_at = now() FROM x WHERE jobs.id = x.id AND "
     "jobs.status = 'in_progress' AND jobs.lease_token = x.token AND "
     "jobs.lease_expires_at < now() RETURNING jobs.*), "
@@ -98,7 +100,8 @@ static const struct db_stmt stmt_rescue = {"rescuer_rescue",
     "ELSE jsonb_build_object('attempt', u.attempts, 'reason_code', "
     "'LEASE_EXPIRED', 'worker_id', a.worker_id, 'run_at', u.run_at) END "
     "FROM u LEFT JOIN a ON a.job_id = u.id, LATERAL (SELECT CASE WHEN "
-    "u.status = 'dead_failed' THEN 'dead_failed' ELSE 'lease_expired' END "
+    "u.status IN ('dead_failed', 'cancelled') THEN u.status ELSE "
+    "'lease_expired' END "
     "AS type) t) "
     "SELECT count(*) FROM u"};
 
@@ -172,7 +175,10 @@ batch_build(const struct db_rows *rows, struct batch *b)
 		if (lifecycle_next(JOB_IN_PROGRESS, ev, &to) != OPSBUS_E_OK) {
 			return (OPSBUS_E_INTERNAL);
 		}
-		if (ev == JOB_EV_LEASE_EXPIRED) {
+		/* An operator asked to cancel it: it ends cancelled. */
+		if (db_rows_bool(rows, r, 7)) {
+			to = JOB_CANCELLED;
+		} else if (ev == JOB_EV_LEASE_EXPIRED) {
 			delay = lifecycle_backoff_ms(
 			    &p, attempts, lifecycle_jitter());
 		}

@@ -112,19 +112,24 @@ static const struct db_stmt stmt_probe = {"worker_probe",
     "SELECT status FROM jobs WHERE id = $1::uuid AND "
     "($2::text = '' OR tenant = $2::text)"};
 
+/* A job whose cancel an operator requested ends cancelled, not succeeded,
+ * and keeps the summary the cancel wrote (operator_controls.c). */
 static const struct db_stmt stmt_complete = {"worker_complete",
-    "WITH u AS (UPDATE jobs SET status = 'succeeded', "
-    "completion_summary = nullif($3::text, ''), lease_owner = NULL, "
+    "WITH u AS (UPDATE jobs SET status = CASE WHEN cancel_requested_at IS "
+    "NULL THEN 'succeeded' ELSE 'cancelled' END, completion_summary = CASE "
+    "WHEN cancel_requested_at IS NULL THEN nullif($3::text, '') ELSE "
+    "completion_summary END, lease_owner = NULL, "
     "lease_token = NULL, lease_expires_at = NULL, final_state_at = now(), "
     "updated_at = now() WHERE id = $1::uuid AND status = 'in_progress' AND "
     "lease_token = $2::uuid AND ($4::text = '' OR tenant = $4::text) "
     "RETURNING *), "
     "a AS (UPDATE job_attempts SET ended_at = now(), "
-    "to_status = 'succeeded' FROM u WHERE job_attempts.job_id = u.id AND "
+    "to_status = u.status FROM u WHERE job_attempts.job_id = u.id AND "
     "job_attempts.attempt = u.attempts RETURNING job_attempts.worker_id), "
     "e AS (INSERT INTO events (event_id, event_type, topic, job_id, queue, "
     "tenant, actor, correlation_id, payload) SELECT gen_random_uuid(), "
-    "'succeeded', 'job.succeeded.' || u.queue, u.id, u.queue, u.tenant, "
+    "u.status, 'job.' || u.status || '.' || u.queue, u.id, u.queue, "
+    "u.tenant, "
     "coalesce((SELECT worker_id FROM a), 'unknown'), $5::text, "
     "jsonb_build_object('attempt', u.attempts, 'summary', $6::jsonb) "
     "FROM u) "
@@ -135,14 +140,16 @@ static const struct db_stmt stmt_complete = {"worker_complete",
 static const struct db_stmt stmt_fail_read = {"worker_fail_read",
     "SELECT j.status, coalesce(j.lease_token = $2::uuid, false), "
     "j.attempts, j.max_attempts, q.backoff_base_ms, q.backoff_factor, "
-    "q.backoff_cap_ms FROM jobs j CROSS JOIN LATERAL "
+    "q.backoff_cap_ms, j.cancel_requested_at IS NOT NULL FROM jobs j "
+    "CROSS JOIN LATERAL "
     POLICY("j.queue", "backoff_base_ms, backoff_factor, backoff_cap_ms")
     " q WHERE j.id = $1::uuid AND ($3::text = '' OR j.tenant = $3::text) "
     "FOR UPDATE OF j"};
 
 /*
  * The second half: the guarded write. $3 is the target state
- * (retryable_failed or dead_failed), $4 the backoff in ms. A dead letter
+ * (retryable_failed or dead_failed; cancelled when an operator asked to
+ * cancel the job), $4 the backoff in ms. A dead letter
  * opens for operators (operator_status 'open') and its event carries the
  * dead-letter envelope: the job's identity (no payload, so no personal
  * data), the error, the attempts and when.
@@ -157,7 +164,8 @@ static const struct db_stmt stmt_fail = {"worker_fail",
     "failure_category = nullif($8::text, ''), "
     "replay_eligible = ($3::text = 'dead_failed' AND $9::boolean), "
     "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, "
-    "final_state_at = CASE WHEN $3::text = 'dead_failed' THEN now() END, "
+    "final_state_at = CASE WHEN $3::text IN ('dead_failed', 'cancelled') "
+    "THEN now() END, "
     "updated_at = now() WHERE id = $1::uuid AND status = 'in_progress' AND "
     "lease_token = $2::uuid RETURNING *), "
     "a AS (UPDATE job_attempts SET ended_at = now(), to_status = $3::text, "
@@ -166,8 +174,8 @@ static const struct db_stmt stmt_fail = {"worker_fail",
     "stage = nullif($10::text, ''), failure_category = nullif($8::text, "
     "'') FROM u WHERE job_attempts.job_id = u.id AND "
     "job_attempts.attempt = u.attempts RETURNING job_attempts.worker_id), "
-    "t AS (SELECT CASE WHEN $3::text = 'dead_failed' THEN 'dead_failed' "
-    "ELSE 'retry_scheduled' END AS type), "
+    "t AS (SELECT CASE WHEN $3::text IN ('dead_failed', 'cancelled') THEN "
+    "$3::text ELSE 'retry_scheduled' END AS type), "
     "e AS (INSERT INTO events (event_id, event_type, topic, job_id, queue, "
     "tenant, actor, correlation_id, payload) SELECT gen_random_uuid(), "
     "t.type, 'job.' || t.type || '.' || u.queue, u.id, u.queue, u.tenant, "
@@ -549,7 +557,7 @@ fail_decide(struct rpc_call *call, const Opsbus__V1__FailJobRequest *in,
 	enum job_state        from;
 	enum job_event        ev;
 	opsbus_err            err;
-	bool                  token_ok;
+	bool                  token_ok, cancel;
 	int                   attempts, max_attempts;
 
 	if ((err = db_exec(call->db, &stmt_fail_read, 3, p, &rows))
@@ -571,6 +579,7 @@ fail_decide(struct rpc_call *call, const Opsbus__V1__FailJobRequest *in,
 	policy.base_ms = db_rows_int(rows, 0, 4);
 	policy.factor = strtod(db_rows_get(rows, 0, 5), NULL);
 	policy.cap_ms = db_rows_int(rows, 0, 6);
+	cancel = db_rows_bool(rows, 0, 7);
 	db_rows_free(rows);
 
 	ev = lifecycle_fail_event(in->retryable, attempts, max_attempts);
@@ -581,6 +590,13 @@ fail_decide(struct rpc_call *call, const Opsbus__V1__FailJobRequest *in,
 		    "took "
 		    "it over",
 		    in->job_id, lifecycle_state_name(from)));
+	}
+	/* An operator asked to cancel: however the worker stopped, the job
+	 * ends cancelled (operator_controls.c). */
+	if (cancel) {
+		*to = JOB_CANCELLED;
+		*delay_ms = 0;
+		return (OPSBUS_E_OK);
 	}
 	*delay_ms = ev == JOB_EV_FAIL_RETRY
 	    ? lifecycle_backoff_ms(&policy, attempts, lifecycle_jitter())

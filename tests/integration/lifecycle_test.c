@@ -1346,7 +1346,7 @@ test_opsbus_work_stops_a_cancelled_job(void)
 	ASSERT_STR_EQ(sql("SELECT concat_ws(' ', status, reason_code, "
 	                  "replay_eligible) FROM jobs WHERE id = '%s'",
 	                  id),
-	    "dead_failed CANCELLED f");
+	    "cancelled CANCELLED f");
 }
 
 /* ---------------------------------------------------------------- */
