@@ -335,8 +335,9 @@ struct  Opsbus__V1__HeartbeatResponse
   ProtobufCMessage base;
   char *lease_expires_at;
   /*
-   * An operator asked to cancel: stop, then fail or complete is refused and
-   * the job ends cancelled.
+   * An operator asked to cancel: stop. The job ends cancelled (never
+   * succeeded) whether the worker then completes, fails or lets the lease
+   * run out.
    */
   protobuf_c_boolean cancel_requested;
 };
