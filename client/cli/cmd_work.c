@@ -26,6 +26,7 @@
  * CANCELLED, not retryable. A lost lease stops the command and reports
  * nothing.
  */
+#define _DEFAULT_SOURCE /* syscall() */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -34,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -301,8 +303,16 @@ child_exec(const struct work_cfg *cfg, int in, int out, int err, char **env)
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) {
 		_exit(127);
 	}
-	for (long fd = 3; fd < cfg->max_fd; fd++) {
-		close((int) fd);
+	/* No descriptor of the worker (sockets, other jobs' files) leaks
+	 * into the command. close_range is one system call; closing each
+	 * possible descriptor is 65536 of them, which costs tens of ms. */
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
+#endif
+	{
+		for (long fd = 3; fd < cfg->max_fd; fd++) {
+			close((int) fd);
+		}
 	}
 	execve("/bin/sh", (char *const *) (uintptr_t) argv, env);
 	_exit(127);
@@ -357,7 +367,7 @@ wait_command(
 		/* Short commands are noticed at once, long ones every 20 ms.
 		 */
 		nap_ms(nap);
-		nap = nap * 2 < 20 ? nap * 2 : 20;
+		nap = nap * 2 < 10 ? nap * 2 : 10;
 	}
 }
 

@@ -359,7 +359,7 @@ worker_claim(
 	    = (Opsbus__V1__ClaimJobsResponse *) outm;
 	char        max_s[16], lease_s[16];
 	const char *p[6];
-	int         max;
+	int         max = 1;
 	int64_t     deadline, wait = 0, step = WAIT_STEP_MIN_MS;
 	opsbus_err  err;
 
@@ -613,13 +613,14 @@ worker_fail(
 	Opsbus__V1__FailJobResponse *out
 	    = (Opsbus__V1__FailJobResponse *) outm;
 	struct failure  f;
-	enum job_state  to;
-	int64_t         delay_ms;
+	enum job_state  to = JOB_QUEUED;
+	int64_t         delay_ms = 0;
 	char            delay_s[24];
 	const char     *p[11];
 	struct db_rows *rows;
 	opsbus_err      err;
 
+	memset(&f, 0, sizeof(f));
 	if ((err = fail_validate(call, in, &f)) != OPSBUS_E_OK
 	    || (err = fail_decide(call, in, &to, &delay_ms)) != OPSBUS_E_OK) {
 		return (err);
