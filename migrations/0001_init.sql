@@ -121,6 +121,73 @@ CREATE TABLE events (
 CREATE INDEX events_job ON events (job_id, seq);
 CREATE INDEX events_unordered ON events (txid, seq) WHERE position IS NULL;
 CREATE INDEX events_unpublished ON events (seq) WHERE published_at IS NULL;
+-- Retention prunes published events by age (server/events/publisher.c).
+CREATE INDEX events_published_age ON events (created_at)
+    WHERE published_at IS NOT NULL;
+
+-- The last position the event sequencer gave out (server/events/
+-- sequencer.c). A row rather than max(position), so that pruning old events
+-- never lets a position be given twice; a row rather than a sequence, so
+-- that positions are dense (a rolled back sequencer gives its numbers back).
+CREATE TABLE event_positions (
+    singleton      boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    last_position  bigint NOT NULL
+);
+INSERT INTO event_positions (last_position) VALUES (0);
+
+-- The event sequencer (server/events/sequencer.c says why the order it
+-- gives is final): positions up to `batch` committed events whose
+-- transaction is below the snapshot's xmin, in (txid, seq) order. A
+-- function so that lock, assignment and notification take one round trip;
+-- called alone, in its own transaction. Each statement of a volatile
+-- function takes a new snapshot: the assignment's is taken after the lock,
+-- so it sees the previous sequencer's commit.
+CREATE FUNCTION events_sequence(batch integer, OUT positioned integer,
+    OUT blocked boolean, OUT busy boolean)
+LANGUAGE plpgsql AS $$
+BEGIN
+    positioned := 0;
+    blocked := false;
+    busy := NOT pg_try_advisory_xact_lock(1869640546, 101);
+    IF busy THEN
+        RETURN;
+    END IF;
+    WITH c AS (SELECT last_position FROM event_positions),
+    r AS (SELECT e.seq, row_number() OVER (ORDER BY e.txid, e.seq) AS n
+          FROM events e
+          WHERE e.position IS NULL
+            AND e.txid < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
+          ORDER BY e.txid, e.seq LIMIT batch),
+    u AS (UPDATE events e SET position = c.last_position + r.n FROM r, c
+          WHERE e.seq = r.seq RETURNING e.position),
+    k AS (UPDATE event_positions
+          SET last_position = last_position + (SELECT count(*) FROM r)
+          WHERE EXISTS (SELECT 1 FROM r))
+    SELECT count(*) INTO positioned FROM u;
+    -- Committed events behind a transaction still open: the caller looks
+    -- again soon, since that transaction's end may notify nobody.
+    SELECT EXISTS (SELECT 1 FROM events e WHERE e.position IS NULL
+        AND e.txid >= (SELECT pg_snapshot_xmin(pg_current_snapshot())))
+        INTO blocked;
+    IF positioned > 0 THEN
+        -- Publishers of every opsbusd: new positions to send.
+        PERFORM pg_notify('opsbus_events', '');
+    END IF;
+END;
+$$;
+
+-- Wakes the publishers (LISTEN opsbus_events) when events are written. One
+-- notification per writing statement, sent at its commit; PostgreSQL folds
+-- repeats within a transaction.
+CREATE FUNCTION events_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('opsbus_events', '');
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER events_notify AFTER INSERT ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION events_notify();
 
 -- Idempotency: (tenant, scope, key) -> the request's hash and its result.
 CREATE TABLE idempotency_keys (

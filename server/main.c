@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "events/publisher.h"
 #include "gateway/gateway.h"
 #include "log.h"
 #include "rpc/dispatch.h"
@@ -46,6 +47,12 @@ struct config {
 	 * or environment (then failing to listen is fatal). */
 	const char *http;
 	bool        http_explicit;
+	/* Event stream: PUB URLs ("off": no publisher) and retention.
+	 * Explicit when given by flag or environment: then failing to
+	 * listen is fatal, else only a warning (as for --http). */
+	const char *events;
+	bool        events_explicit;
+	int         event_retention_hours;
 };
 
 static void
@@ -80,6 +87,14 @@ usage(FILE *f)
 	    "  --max-request N   largest request in bytes (default 4194304)\n"
 	    "  --timeout-ms N    a call's deadline when the client gives none "
 	    "(default 30000)\n"
+	    "  --events URL[,URL] event PUB addresses (env OPSBUS_EVENTS; "
+	    "default\n"
+	    "                    tcp://127.0.0.1:7471; ipc:// and ws:// work; "
+	    "off: none)\n"
+	    "  --event-retention-hours N  prune published events older than "
+	    "N hours\n"
+	    "                    (env OPSBUS_EVENT_RETENTION_HOURS; default "
+	    "168; 0: keep)\n"
 	    "  --http ADDR       HTTP/JSON gateway address (env OPSBUS_HTTP; "
 	    "default\n"
 	    "                    http://127.0.0.1:8080; off: no gateway)\n"
@@ -148,6 +163,8 @@ parse_config(int argc, char **argv, struct config *c)
 	    {"max-request", required_argument, NULL, 'm'},
 	    {"timeout-ms", required_argument, NULL, 't'},
 	    {"log-level", required_argument, NULL, 'L'},
+	    {"events", required_argument, NULL, 'E'},
+	    {"event-retention-hours", required_argument, NULL, 'R'},
 	    {"http", required_argument, NULL, 'H'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
@@ -166,6 +183,12 @@ parse_config(int argc, char **argv, struct config *c)
 	c->workers = 8;
 	c->max_request = 4 * 1024 * 1024;
 	c->default_timeout_ms = 30000;
+	c->events = getenv("OPSBUS_EVENTS");
+	c->event_retention_hours = 168;
+	if ((env = getenv("OPSBUS_EVENT_RETENTION_HOURS")) != NULL
+	    && parse_int(env, 0, 876000, &v) == 0) {
+		c->event_retention_hours = (int) v;
+	}
 	if ((env = getenv("OPSBUS_DATA_DIR")) != NULL && env[0] != '\0') {
 		snprintf(c->data_dir, sizeof(c->data_dir), "%s", env);
 	} else {
@@ -225,6 +248,18 @@ parse_config(int argc, char **argv, struct config *c)
 		case 'L':
 			log_level = optarg;
 			break;
+		case 'E':
+			c->events = optarg;
+			break;
+		case 'R':
+			if (parse_int(optarg, 0, 876000, &v) != 0) {
+				fprintf(stderr,
+				    "opsbusd: --event-retention-hours takes "
+				    "0..876000\n");
+				return (-1);
+			}
+			c->event_retention_hours = (int) v;
+			break;
 		case 'H':
 			c->http = optarg;
 			break;
@@ -257,6 +292,10 @@ parse_config(int argc, char **argv, struct config *c)
 	}
 	if (c->n_listen == 0) {
 		c->listen[c->n_listen++] = "tcp://127.0.0.1:7470";
+	}
+	c->events_explicit = c->events != NULL && c->events[0] != '\0';
+	if (!c->events_explicit) {
+		c->events = "tcp://127.0.0.1:7471";
 	}
 	if (c->http == NULL) {
 		c->http = getenv("OPSBUS_HTTP");
@@ -296,6 +335,7 @@ main(int argc, char **argv)
 	struct auth             *auth = NULL;
 	struct rpc_methods      *methods = NULL;
 	struct rpc_server       *srv = NULL;
+	struct events_publisher *events = NULL;
 	struct rescuer          *rescuer = NULL;
 	struct bulk_runner      *bulk = NULL;
 	struct gateway          *gw = NULL;
@@ -377,6 +417,22 @@ main(int argc, char **argv)
 	rcfg.workers = c.workers;
 	rcfg.conninfo = conninfo;
 	rcfg.transport_max = c.max_request * 4;
+	/* Before the RPC socket: a server that answers also publishes. */
+	if (strcmp(c.events, "off") != 0) {
+		struct events_publisher_config ecfg = {.urls = c.events,
+		    .conninfo = conninfo,
+		    .retention_hours = c.event_retention_hours};
+		if (events_publisher_start(&ecfg, &events, err, sizeof(err))
+		    != 0) {
+			if (c.events_explicit) {
+				fprintf(stderr, "opsbusd: %s\n", err);
+				goto out;
+			}
+			log_warn("no event publisher in this opsbusd; another "
+			         "one on the database may publish",
+			    "error=\"%s\"", err);
+		}
+	}
 	if (rpc_server_start(&rcfg, &disp, &srv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "opsbusd: %s\n", err);
 		goto out;
@@ -427,6 +483,9 @@ main(int argc, char **argv)
 	srv = NULL;
 	status = 0;
 out:
+	/* After the RPC drain, so no call writes events behind it; what is
+	 * left unpublished waits in the outbox for the next publisher. */
+	events_publisher_stop(events);
 	rescuer_stop(rescuer);
 	bulk_runner_stop(bulk);
 	gateway_stop(gw);

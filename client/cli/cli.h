@@ -85,6 +85,8 @@ int cmd_audit(struct cli *cli);
 /* Takes --reason, required for every audited command (exits 2 without). */
 const char *cli_reason(struct cli *cli, const char *what);
 
+/* opsbus events follow|list|backlog (cmd_events.c). */
+int cmd_events(struct cli *cli, const char *sub);
 int cmd_queues(struct cli *cli, const char *sub);
 /* opsbus work: runs until stopped (SIGTERM, SIGINT) or out of work. */
 int cmd_work(struct cli *cli);

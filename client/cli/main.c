@@ -38,7 +38,18 @@ usage(FILE *f)
 	    "  keys create --identity ID --role viewer|worker|operator|admin "
 	    "[--tenant T]\n"
 	    "  keys list\n"
-	    "  keys revoke ID\n");
+	    "  keys revoke ID\n"
+	    "  events follow [--topic PREFIX] [--from POSITION|--from-start] "
+	    "[--tenant T]\n"
+	    "                [--events-url URL] [--count N]\n"
+	    "      Prints every event once, in order, as it comes (events URL "
+	    "from\n"
+	    "      OPSBUS_EVENTS_URL; default tcp://127.0.0.1:7471); "
+	    "--json: one per line.\n"
+	    "  events list [--after POSITION] [--topic PREFIX] [--limit "
+	    "1..1000]\n"
+	    "  events backlog                  unpublished events and the "
+	    "oldest's age\n");
 	/* Split: C99 compilers need only take 4095-character strings. */
 	fprintf(f,
 	    "  queues list\n"
@@ -181,7 +192,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "health") != 0 && strcmp(cmd, "jobs") != 0
 	    && strcmp(cmd, "keys") != 0 && strcmp(cmd, "queues") != 0
-	    && strcmp(cmd, "work") != 0 && strcmp(cmd, "summary") != 0
+	    && strcmp(cmd, "work") != 0
+	    && strcmp(cmd, "events") != 0 && strcmp(cmd, "summary") != 0
 	    && strcmp(cmd, "dlq") != 0 && strcmp(cmd, "job") != 0
 	    && strcmp(cmd, "metrics") != 0 && strcmp(cmd, "audit") != 0) {
 		cli_usage_error("unknown command \"%s\"", cmd);
@@ -198,6 +210,8 @@ main(int argc, char **argv)
 		rv = cmd_queues(&cli, sub);
 	} else if (strcmp(cmd, "work") == 0) {
 		rv = cmd_work(&cli);
+	} else if (strcmp(cmd, "events") == 0) {
+		rv = cmd_events(&cli, sub);
 	} else if (strcmp(cmd, "summary") == 0) {
 		rv = cmd_summary(&cli);
 	} else if (strcmp(cmd, "dlq") == 0) {

@@ -34,6 +34,10 @@ HANDLER(queue_update);
 HANDLER(queue_pause);
 HANDLER(queue_resume);
 
+/* event.c */
+HANDLER(event_list);
+HANDLER(event_backlog);
+
 /* admin.c */
 HANDLER(admin_create_key);
 HANDLER(admin_list_keys);

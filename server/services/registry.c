@@ -6,6 +6,7 @@
 #include "services/registry.h"
 
 #include "opsbus/v1/admin.pb-c.h"
+#include "opsbus/v1/event.pb-c.h"
 #include "opsbus/v1/health.pb-c.h"
 #include "opsbus/v1/job.pb-c.h"
 #include "opsbus/v1/operator.pb-c.h"
@@ -36,6 +37,9 @@ const struct service_method service_methods[] = {
         METHOD_MUTATING},
     {M("QueueService", "ResumeQueue"), queue_resume, PERM_OPERATE,
         METHOD_MUTATING},
+
+    {M("EventService", "ListEvents"), event_list, PERM_READ, 0},
+    {M("EventService", "GetBacklog"), event_backlog, PERM_READ, 0},
 
     {M("OperatorService", "GetStatusSummary"), operator_status_summary,
         PERM_READ, 0},
@@ -97,6 +101,7 @@ const ProtobufCServiceDescriptor *const service_descriptors[] = {
     &opsbus__v1__health_service__descriptor,
     &opsbus__v1__job_service__descriptor,
     &opsbus__v1__admin_service__descriptor,
+    &opsbus__v1__event_service__descriptor,
     &opsbus__v1__operator_service__descriptor,
     &opsbus__v1__queue_service__descriptor,
     &opsbus__v1__writeback_service__descriptor,

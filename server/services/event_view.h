@@ -1,0 +1,36 @@
+/*
+ * Reading outbox rows into Event messages, shared by EventService (the
+ * catch-up reads) and the publisher (server/events/), so that an event
+ * looks the same on the PUB socket and in a ListEvents answer.
+ */
+#ifndef OPSBUS_SERVICES_EVENT_VIEW_H
+#define OPSBUS_SERVICES_EVENT_VIEW_H
+
+#include <stdint.h>
+
+#include "arena.h"
+#include "opsbus/v1/event.pb-c.h"
+#include "services/job_view.h"
+
+struct db_rows;
+
+/* What every query that reads events for the stream selects, in order. */
+#define EVENT_STREAM_COLUMNS                                                  \
+	"position, event_id::text, event_type, topic, "                       \
+	"coalesce(job_id::text, ''), coalesce(queue, ''), "                   \
+	"coalesce(tenant, ''), actor, coalesce(correlation_id, ''), " SQL_TS( \
+	    "created_at") ", payload::text"
+
+/* How many columns EVENT_STREAM_COLUMNS selects. */
+#define EVENT_STREAM_COLUMN_COUNT 11
+
+/*
+ * The event in row r of rows, its columns starting at col, as a message
+ * allocated in a, with previous_position set to previous. The payload is
+ * redacted again on the way out (the writers store it redacted; this
+ * covers rows written by other means). Returns NULL when out of memory.
+ */
+Opsbus__V1__Event *event_view_from_row(struct arena *a,
+    const struct db_rows *rows, int r, int col, int64_t previous);
+
+#endif
