@@ -51,6 +51,15 @@ struct opsbus_work {
 	bool            done;
 };
 
+static long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
 static void
 sleep_ms(long ms)
 {
@@ -395,9 +404,12 @@ opsbus_worker_run(
 	while (!opsbus_worker_stopped(w)) {
 		Opsbus__V1__ClaimJobsResponse *res = NULL;
 
+		long asked;
+
 		if (!reserve(w)) {
 			return (0);
 		}
+		asked = mono_ms();
 		if (opsbus_call(c, "opsbus.v1.JobService/ClaimJobs", &req.base,
 		        &opsbus__v1__claim_jobs_response__descriptor,
 		        (ProtobufCMessage **) &res, NULL, &lst)
@@ -421,6 +433,11 @@ opsbus_worker_run(
 			protobuf_c_message_free_unpacked(&res->base, NULL);
 			if (w->until_empty) {
 				return (0);
+			}
+			/* The server answered before the wait asked for (its
+			 * waiting claims are full): pause rather than spin. */
+			if (mono_ms() - asked < w->wait_ms / 2) {
+				sleep_ms(w->wait_ms < 250 ? w->wait_ms : 250);
 			}
 			continue;
 		}

@@ -363,6 +363,7 @@ main(int argc, char **argv)
 	scfg.started_at = time(NULL);
 	scfg.server_version = OPSBUS_VERSION;
 	scfg.max_lease_ms = 3600000;
+	scfg.rpc_workers = c.workers;
 
 	if (c.db_url != NULL) {
 		conninfo = c.db_url;

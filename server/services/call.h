@@ -60,6 +60,9 @@ struct service_config {
 	const char *server_version;
 	/* Upper bound of a lease or heartbeat extension. */
 	int max_lease_ms;
+	/* Calls served at once (RPC worker threads); 0: unknown. ClaimJobs
+	 * lets at most half of them wait for work. */
+	int rpc_workers;
 };
 
 struct rpc_call {

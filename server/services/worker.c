@@ -20,7 +20,8 @@
  * a resent ClaimJobs is still answered from its stored reply. The cost is
  * one RPC worker thread and its connection per waiting claimer, for at
  * most wait_ms (bounded by the call's deadline), and a latency of at most
- * WAIT_STEP_MAX_MS after a job becomes ready. LISTEN/NOTIFY would need a
+ * WAIT_STEP_MAX_MS after a job becomes ready; at most half the RPC worker
+ * threads wait at once. LISTEN/NOTIFY would need a
  * notification API in store/ and a connection outside the pool; the poll
  * keeps store/ unchanged.
  */
@@ -50,6 +51,13 @@
 
 /* Set when the server stops: long polls answer at their next step. */
 static atomic_bool draining;
+/*
+ * Claims waiting for work now. Each holds an RPC worker thread while it
+ * waits, so at most half of them may wait: the others stay free for the
+ * heartbeats and reports of running jobs. A claim over the limit answers
+ * at once (the worker loop pauses before it asks again).
+ */
+static atomic_int waiting;
 
 /*
  * The policy of a queue: its own row, else the defaults row (name '').
@@ -349,6 +357,20 @@ claim_once(struct rpc_call *call, const char *const *p,
 	return (out->jobs != NULL ? OPSBUS_E_OK : OPSBUS_E_INTERNAL);
 }
 
+/* Takes a place among the waiting claims; false when they are full. */
+static bool
+wait_begin(const struct rpc_call *call)
+{
+	int workers = call->cfg->rpc_workers > 0 ? call->cfg->rpc_workers : 8;
+	int max = workers / 2 > 0 ? workers / 2 : 1;
+
+	if (atomic_fetch_add(&waiting, 1) >= max) {
+		atomic_fetch_sub(&waiting, 1);
+		return (false);
+	}
+	return (true);
+}
+
 opsbus_err
 worker_claim(
     struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
@@ -386,22 +408,29 @@ worker_claim(
 	} else if (in->wait_ms > 0) {
 		wait = in->wait_ms;
 	}
+	if (wait > 0 && !wait_begin(call)) {
+		wait = 0;
+	}
 	deadline = now_ms() + wait;
 	for (;;) {
 		int64_t left;
 
 		if ((err = claim_once(call, p, out)) != OPSBUS_E_OK
 		    || out->n_jobs > 0) {
-			return (err);
+			break;
 		}
 		left = deadline - now_ms();
 		if (left <= 0 || atomic_load(&draining)) {
-			return (OPSBUS_E_OK);
+			break;
 		}
 		sleep_ms(step < left ? step : left);
 		step = step * 2 < WAIT_STEP_MAX_MS ? step * 2
 		                                   : WAIT_STEP_MAX_MS;
 	}
+	if (wait > 0) {
+		atomic_fetch_sub(&waiting, 1);
+	}
+	return (err);
 }
 
 opsbus_err

@@ -1567,6 +1567,83 @@ test_a_claim_waits_for_work_when_asked(void)
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 }
 
+struct waiter {
+	pthread_t             thread;
+	struct opsbus_client *c;
+	long                  took;
+	int                   n;
+};
+
+static void *
+waiter_main(void *arg)
+{
+	struct waiter                 *w = arg;
+	struct opsbus_status           st;
+	long                           t0 = now_ms();
+	Opsbus__V1__ClaimJobsResponse *r
+	    = claim_on(w->c, "lc-idle", "w", 1, 0, 1500, &st);
+
+	w->took = now_ms() - t0;
+	w->n = r != NULL ? (int) r->n_jobs : -1;
+	if (r != NULL) {
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+	}
+	return (NULL);
+}
+
+static void
+test_at_most_half_the_server_threads_wait_for_work(void)
+{
+	const char *const           extra[] = {"--workers", "2", NULL};
+	struct harness_server       small;
+	struct waiter               w[2];
+	Opsbus__V1__GetQueueRequest req = OPSBUS__V1__GET_QUEUE_REQUEST__INIT;
+	ProtobufCMessage           *out = NULL;
+	struct opsbus_status        st;
+	long                        t0, fast, slow;
+
+	CU_ASSERT_EQUAL_FATAL(harness_server_start(&small, extra), 0);
+	for (int i = 0; i < 2; i++) {
+		w[i].c = harness_client(&small, NULL);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(w[i].c);
+	}
+	pthread_create(&w[0].thread, NULL, waiter_main, &w[0]);
+	nap(200);
+	/* One thread waits; the other still serves calls at once. */
+	req.name = PB("lc-claim");
+	t0 = now_ms();
+	ASSERT_INT_EQ(
+	    opsbus_call(w[1].c, "opsbus.v1.QueueService/GetQueue", &req.base,
+	        &opsbus__v1__get_queue_response__descriptor, &out, NULL, &st),
+	    0);
+	protobuf_c_message_free_unpacked(out, NULL);
+	CU_ASSERT_TRUE(now_ms() - t0 < 500);
+	/* A second waiting claim is not let wait: it answers at once. */
+	waiter_main(&w[1]);
+	pthread_join(w[0].thread, NULL);
+	fast = w[1].took;
+	slow = w[0].took;
+	ASSERT_INT_EQ(w[0].n, 0);
+	ASSERT_INT_EQ(w[1].n, 0);
+	CU_ASSERT_TRUE(slow >= 1400);
+	CU_ASSERT_TRUE(fast < 500);
+	if (!(slow >= 1400 && fast < 500)) {
+		fprintf(stderr, "waiting claims took %ld and %ld ms\n", slow,
+		    fast);
+	}
+	/* A server that stops answers a waiting claim at once. */
+	pthread_create(&w[0].thread, NULL, waiter_main, &w[0]);
+	nap(300);
+	t0 = now_ms();
+	ASSERT_INT_EQ(harness_server_stop(&small, SIGTERM), 0);
+	pthread_join(w[0].thread, NULL);
+	CU_ASSERT_TRUE(now_ms() - t0 < 1000);
+	ASSERT_INT_EQ(w[0].n, 0);
+	for (int i = 0; i < 2; i++) {
+		opsbus_client_close(w[i].c);
+	}
+}
+
 static void
 test_old_stored_replies_are_forgotten(void)
 {
@@ -1608,6 +1685,7 @@ TIMED(test_opsbus_work_stops_a_cancelled_job)
 TIMED(test_bad_input_gets_the_right_error_and_changes_nothing)
 TIMED(test_a_worker_role_may_not_change_queues)
 TIMED(test_a_claim_waits_for_work_when_asked)
+TIMED(test_at_most_half_the_server_threads_wait_for_work)
 TIMED(test_old_stored_replies_are_forgotten)
 
 static const struct harness_case cases[] = {
@@ -1649,6 +1727,8 @@ static const struct harness_case cases[] = {
         test_a_worker_role_may_not_change_queues_timed},
     {"a claim waits for work when asked",
         test_a_claim_waits_for_work_when_asked_timed},
+    {"at most half the server threads wait for work",
+        test_at_most_half_the_server_threads_wait_for_work_timed},
     {"old stored replies are forgotten",
         test_old_stored_replies_are_forgotten_timed},
     {NULL, NULL},
