@@ -5,7 +5,9 @@
  */
 #include "services/redact.h"
 
+#include <ctype.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,38 @@ static const char *const sensitive_keys[]
     = {"name", "first_name", "last_name", "given_name", "family_name", "dob",
         "date_of_birth", "birth_date", "ssn", "address", "phone", "email",
         "token", "secret", "password", "authorization", "api_key"};
+
+/* Keys added by OPSBUS_REDACT_KEYS, normalized like the list above; set
+ * once (pthread_once) and kept for the life of the process. */
+#define REDACT_EXTRA_MAX 64
+static char          *extra_keys[REDACT_EXTRA_MAX];
+static size_t         n_extra_keys;
+static pthread_once_t extra_once = PTHREAD_ONCE_INIT;
+
+static void
+extra_load(void)
+{
+	const char *env = getenv("OPSBUS_REDACT_KEYS");
+	char       *list, *save = NULL;
+
+	if (env == NULL || (list = strdup(env)) == NULL) {
+		return;
+	}
+	for (char *k = strtok_r(list, ", ", &save); k != NULL;
+	     k = strtok_r(NULL, ", ", &save)) {
+		if (n_extra_keys == REDACT_EXTRA_MAX) {
+			break;
+		}
+		for (char *c = k; *c != '\0'; c++) {
+			*c = *c == '-' ? '_'
+			               : (char) tolower((unsigned char) *c);
+		}
+		if ((extra_keys[n_extra_keys] = strdup(k)) != NULL) {
+			n_extra_keys++;
+		}
+	}
+	free(list);
+}
 
 /* Compares key to a list entry: case-blind, '-' equal to '_'. */
 static bool
@@ -45,6 +79,12 @@ redact_key(const char *key)
 	for (size_t i = 0;
 	     i < sizeof(sensitive_keys) / sizeof(sensitive_keys[0]); i++) {
 		if (key_equal(key, sensitive_keys[i])) {
+			return (true);
+		}
+	}
+	pthread_once(&extra_once, extra_load);
+	for (size_t i = 0; i < n_extra_keys; i++) {
+		if (key_equal(key, extra_keys[i])) {
 			return (true);
 		}
 	}

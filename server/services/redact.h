@@ -18,7 +18,9 @@
 /*
  * True when a JSON object key names sensitive data. Compared without
  * regard to case, and with '-' and '_' alike ("First-Name" matches
- * "first_name"); the list is in redact.c.
+ * "first_name"); the list is in redact.c, and the environment variable
+ * OPSBUS_REDACT_KEYS (comma-separated, read once, at the first call) adds
+ * keys of a deployment's own ("mrn,insurance_id").
  */
 bool redact_key(const char *key);
 

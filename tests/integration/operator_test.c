@@ -549,6 +549,31 @@ test_triage_flow_cli(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "VALIDATION_ERROR"));
 	free(out);
 	free(err);
+
+	/* On a terminal (script(1) gives it one), a progress bar. */
+	const char *tq = uniq("cli-tty");
+	for (int i = 0; i < 4; i++) {
+		struct ou_job b = {.queue = tq, .subject = uniq("n")};
+		free(ou_dead(cli, &b, "CIRCUIT_OPEN", "circuit_open", true));
+	}
+	char bar[512];
+	snprintf(bar, sizeof(bar), "%s/bar.out", harness_tmpdir());
+	ASSERT_INT_EQ(
+	    harness_sh("OPSBUS_URL='%s' OPSBUS_API_KEY='%s' script -qec "
+	               "\"$OPSBUS_CLI dlq bulk-replay --queue %s "
+	               "--rate 4 --reason 'Health butler recovered "
+	               "INC-9'\" /dev/null > '%s' 2>&1",
+	        srv.url, srv.api_key, tq, bar),
+	    0);
+	char *tty = calloc(1, 65536);
+	FILE *f = fopen(bar, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	tty[fread(tty, 1, 65535, f)] = '\0';
+	fclose(f);
+	CU_ASSERT_PTR_NOT_NULL(strstr(tty, "\r["));
+	CU_ASSERT_PTR_NOT_NULL(strstr(tty, "] 4/4  replayed 4"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(tty, "status:            completed"));
+	free(tty);
 	free(id);
 }
 
@@ -1509,6 +1534,52 @@ test_responses_are_operator_safe(void)
 	free(replay_id);
 }
 
+/* A deployment adds keys of its own with OPSBUS_REDACT_KEYS. */
+static void
+test_redact_keys_configurable(void)
+{
+	static const char     payload[] = "{\"noteId\": \"note-cfg\", "
+	                                  "\"mrn\": \"MRN-SECRET-77\", "
+	                                  "\"visit\": {\"Insurance-Id\": "
+	                                  "\"INS-SECRET-9\"}}";
+	struct harness_server s;
+	struct opsbus_status  st;
+	const char           *queue = uniq("redact-cfg");
+	struct ou_job         j = {.queue = queue, .payload = payload};
+
+	setenv("OPSBUS_REDACT_KEYS", "mrn, insurance_id", 1);
+	CU_ASSERT_EQUAL_FATAL(harness_server_start(&s, NULL), 0);
+	unsetenv("OPSBUS_REDACT_KEYS");
+	struct opsbus_client *c = harness_client(&s, NULL);
+	char                 *id = ou_create(c, &j);
+	for (int k = 0; k < 2; k++) {
+		Opsbus__V1__GetJobDetailRequest   req;
+		Opsbus__V1__GetJobDetailResponse *res = NULL;
+		opsbus__v1__get_job_detail_request__init(&req);
+		req.id = id;
+		CU_ASSERT_EQUAL_FATAL(
+		    ou_call(k == 0 ? c : cli, OP("GetJobDetail"), &req.base,
+		        &opsbus__v1__get_job_detail_response__descriptor, &res,
+		        NULL, &st),
+		    0);
+		CU_ASSERT_PTR_NOT_NULL(strstr(res->job->payload, "note-cfg"));
+		if (k == 0) {
+			CU_ASSERT_PTR_NULL(
+			    strstr(res->job->payload, "MRN-SECRET"));
+			CU_ASSERT_PTR_NULL(
+			    strstr(res->job->payload, "INS-SECRET"));
+		} else {
+			/* The server without the setting shows them. */
+			CU_ASSERT_PTR_NOT_NULL(
+			    strstr(res->job->payload, "MRN-SECRET"));
+		}
+		protobuf_c_message_free_unpacked(&res->base, NULL);
+	}
+	opsbus_client_close(c);
+	ASSERT_INT_EQ(harness_server_stop(&s, SIGTERM), 0);
+	free(id);
+}
+
 static Opsbus__V1__BulkOperation *
 bulk_get(struct opsbus_client *c, const char *id,
     Opsbus__V1__GetBulkOperationResponse **res)
@@ -1982,6 +2053,8 @@ main(void)
 	    {"no operator response carries an idempotency key or a sensitive "
 	     "value",
 	        test_responses_are_operator_safe},
+	    {"keys added with OPSBUS_REDACT_KEYS are redacted too",
+	        test_redact_keys_configurable},
 	    {"bulk replay: dry run, bad filters, skipped and failed items, "
 	     "cancel",
 	        test_bulk_dry_run_failures_cancel},
