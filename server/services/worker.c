@@ -161,6 +161,12 @@ static const struct db_stmt stmt_fail_read = {"worker_fail_read",
  * opens for operators (operator_status 'open') and its event carries the
  * dead-letter envelope: the job's identity (no payload, so no personal
  * data), the error, the attempts and when.
+ *
+ * replay_eligible: a dead letter whose last failure was retryable (it ran
+ * out of attempts; a downstream outage, say) may be replayed once the
+ * cause is gone, so it is eligible; one that failed for good (not
+ * retryable: the input itself is wrong) would fail the same way again, so
+ * it is not. The rescuer's dead letters (lost workers) are eligible.
  */
 static const struct db_stmt stmt_fail = {"worker_fail",
     "WITH u AS (UPDATE jobs SET status = $3::text, "

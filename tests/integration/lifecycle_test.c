@@ -949,6 +949,34 @@ test_an_expired_lease_is_rescued_or_dead_lettered(void)
 	ASSERT_INT_EQ(complete(id1, t1, &st), 0);
 }
 
+static void
+test_two_servers_rescue_an_expired_lease_once(void)
+{
+	struct harness_server second;
+	char                  ids[5][37], cid[37], token[37];
+
+	CU_ASSERT_EQUAL_FATAL(harness_server_start(&second, NULL), 0);
+	set_policy("lc-two", -1, 60000, -1, -1, -1);
+	for (int i = 0; i < 5; i++) {
+		create_job("lc-two", NULL, 3, ids[i]);
+		claim_one("lc-two", "w-two", 1000, cid, token);
+	}
+	CU_ASSERT_TRUE(sql_wait(5000, "5",
+	    "SELECT count(*) FROM jobs WHERE queue = 'lc-two' AND "
+	    "status = 'retryable_failed'"));
+	/* Both rescuers ran; each job was rescued once. */
+	nap(300);
+	ASSERT_STR_EQ(sql("SELECT count(*) FROM events e JOIN jobs j ON "
+	                  "j.id = e.job_id WHERE j.queue = 'lc-two' AND "
+	                  "e.event_type = 'lease_expired'"),
+	    "5");
+	ASSERT_STR_EQ(sql("SELECT count(*) FROM job_attempts a JOIN jobs j ON "
+	                  "j.id = a.job_id WHERE j.queue = 'lc-two' AND "
+	                  "a.reason_code = 'LEASE_EXPIRED'"),
+	    "5");
+	ASSERT_INT_EQ(harness_server_stop(&second, SIGTERM), 0);
+}
+
 struct racer {
 	pthread_t   thread;
 	const char *id;
@@ -1676,6 +1704,7 @@ TIMED(test_a_paused_queue_hands_out_nothing)
 TIMED(test_queues_show_policy_depth_and_lag)
 TIMED(test_concurrent_claimers_never_hold_one_job)
 TIMED(test_an_expired_lease_is_rescued_or_dead_lettered)
+TIMED(test_two_servers_rescue_an_expired_lease_once)
 TIMED(test_a_complete_racing_the_rescuer_ends_in_one_outcome)
 TIMED(test_the_library_worker_loop_runs_jobs_with_heartbeats)
 TIMED(test_a_worker_killed_mid_job_loses_its_lease_and_another_retries)
@@ -1709,6 +1738,8 @@ static const struct harness_case cases[] = {
         test_concurrent_claimers_never_hold_one_job_timed},
     {"an expired lease is rescued, or dead-lettered when exhausted",
         test_an_expired_lease_is_rescued_or_dead_lettered_timed},
+    {"two servers rescue an expired lease once",
+        test_two_servers_rescue_an_expired_lease_once_timed},
     {"a complete racing the rescuer ends in exactly one outcome",
         test_a_complete_racing_the_rescuer_ends_in_one_outcome_timed},
     {"the library worker loop runs jobs with heartbeats",
