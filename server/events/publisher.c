@@ -59,8 +59,9 @@
 #define PUB_DEFAULT_POLL_MS        500
 #define PUB_DEFAULT_MAINTENANCE_MS 60000
 #define PUB_DEFAULT_BATCH          1000
-/* Per-subscriber queue in nng PUB (default 16): room for bursts. */
-#define PUB_SENDBUF 1024
+/* Per-subscriber queue in nng PUB (default 16, at most 8192): room for
+ * bursts. Messages are shared between the queues, not copied. */
+#define PUB_SENDBUF 8192
 /* Rows a retention transaction deletes, and transactions per round. */
 #define PRUNE_BATCH  1000
 #define PRUNE_ROUNDS 10
