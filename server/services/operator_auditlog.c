@@ -2,7 +2,8 @@
  * OperatorService/ListAuditLog: the audit trail of seed 004 ("SELECT
  * action_type, operator_identity, reason, outcome, performed_at FROM
  * operator_audit_log WHERE target_request_id = $1 ORDER BY performed_at
- * DESC"), filtered and paged newest first by the row id.
+ * DESC"), filtered and paged newest first by the row id. A key limited
+ * to a tenant sees the rows about that tenant's jobs and bulk operations.
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,7 +29,12 @@ static const struct db_stmt stmt_list = {"operator_audit_list",
                         "$5::timestamptz) AND "
                         "($6 = '' OR outcome = $6) AND "
                         "($7::uuid IS NULL OR operation_id = $7::uuid) AND "
-                        "($8::bigint IS NULL OR id < $8::bigint) "
+                        "($8::bigint IS NULL OR id < $8::bigint) AND "
+                        "($10 = '' OR EXISTS (SELECT 1 FROM jobs j WHERE j.id "
+                        "= target_job_id "
+                        "AND j.tenant = $10) OR EXISTS (SELECT 1 FROM "
+                        "bulk_operations b WHERE "
+                        "b.id = operation_id AND b.tenant = $10)) "
                         "ORDER BY id DESC LIMIT $9::int"};
 
 #define COL(i) call_strdup(call, db_rows_get(rows, r, (i)))
@@ -127,7 +133,7 @@ operator_list_audit_log(
 	Opsbus__V1__ListAuditLogResponse *out
 	    = (Opsbus__V1__ListAuditLogResponse *) outm;
 	char            fetch[16];
-	const char     *p[9];
+	const char     *p[10];
 	struct db_rows *rows;
 	opsbus_err      err;
 	int             limit, count;
@@ -147,7 +153,8 @@ operator_list_audit_log(
 	p[6] = in->operation_id[0] != '\0' ? in->operation_id : NULL;
 	p[7] = in->page_token[0] != '\0' ? in->page_token : NULL;
 	p[8] = fetch;
-	if ((err = db_exec(call->db, &stmt_list, 9, p, &rows))
+	p[9] = call->who->tenant;
+	if ((err = db_exec(call->db, &stmt_list, 10, p, &rows))
 	    != OPSBUS_E_OK) {
 		return (err);
 	}

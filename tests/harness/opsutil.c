@@ -64,6 +64,7 @@ ou_create(struct opsbus_client *c, const struct ou_job *j)
 
 	opsbus__v1__create_job_request__init(&req);
 	req.queue = STR(j->queue);
+	req.tenant = STR(j->tenant != NULL ? j->tenant : "");
 	req.target = STR(j->target != NULL ? j->target : "");
 	req.subject = STR(j->subject != NULL ? j->subject : "");
 	req.payload = STR(j->payload != NULL ? j->payload : "");
@@ -215,21 +216,61 @@ ou_status(const char *id)
 	return (s != NULL ? s : strdup(""));
 }
 
-long
-ou_count(const char *fmt, ...)
+static long
+ou_vcount(const char *db, const char *fmt, va_list ap)
 {
-	char    sql[4096];
-	va_list ap;
-	char   *v;
-	long    n;
+	char  sql[4096];
+	char *v;
+	long  n;
 
-	va_start(ap, fmt);
 	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	v = harness_sql(NULL, "%s", sql);
+	v = harness_sql(db, "%s", sql);
 	n = v != NULL ? atol(v) : -1;
 	free(v);
 	return (n);
+}
+
+long
+ou_count(const char *fmt, ...)
+{
+	va_list ap;
+	long    n;
+
+	va_start(ap, fmt);
+	n = ou_vcount(NULL, fmt, ap);
+	va_end(ap);
+	return (n);
+}
+
+long
+ou_count_in(const char *db, const char *fmt, ...)
+{
+	va_list ap;
+	long    n;
+
+	va_start(ap, fmt);
+	n = ou_vcount(db, fmt, ap);
+	va_end(ap);
+	return (n);
+}
+
+Opsbus__V1__ReplayDeadLetterResponse *
+ou_replay(struct opsbus_client *c, const char *id, const char *reason,
+    const char *corr, struct opsbus_status *st)
+{
+	Opsbus__V1__ReplayDeadLetterRequest   req;
+	Opsbus__V1__ReplayDeadLetterResponse *res = NULL;
+
+	opsbus__v1__replay_dead_letter_request__init(&req);
+	req.id = STR(id);
+	req.reason = STR(reason);
+	if (ou_call(c, "opsbus.v1.OperatorService/ReplayDeadLetter", &req.base,
+	        &opsbus__v1__replay_dead_letter_response__descriptor, &res,
+	        corr, st)
+	    != 0) {
+		return (NULL);
+	}
+	return (res);
 }
 
 void

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "opsbus.h"
+#include "opsbus/v1/operator.pb-c.h"
 
 /* The operator reason every accepted command in the tests gives. */
 #define OU_REASON "Infrastructure recovered after the EHR outage, INC-4242"
@@ -29,6 +30,8 @@ int ou_op(struct opsbus_client *c, const char *method,
 
 /* What a test job looks like; zeroes are defaults. */
 struct ou_job {
+	/* NULL: the key's tenant, or "default". */
+	const char *tenant;
 	const char *queue;
 	const char *target;
 	const char *subject;
@@ -71,6 +74,17 @@ char *ou_status(const char *id);
 
 /* The number the SQL (a count) returns, -1 on failure. */
 long ou_count(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same in database db of the test's PostgreSQL. */
+long ou_count_in(const char *db, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * ReplayDeadLetter of id with reason; the answer (free it with
+ * protobuf_c_message_free_unpacked) or NULL with st filled.
+ */
+Opsbus__V1__ReplayDeadLetterResponse *ou_replay(struct opsbus_client *c,
+    const char *id, const char *reason, const char *corr,
+    struct opsbus_status *st);
 
 /* A new random UUID in buf. */
 void ou_uuid(char buf[37]);

@@ -8,7 +8,6 @@
  * data set computed by hand.
  */
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,25 +140,6 @@ assert_status(const char *id, const char *want)
 	free(s);
 }
 
-static Opsbus__V1__ReplayDeadLetterResponse *
-replay(struct opsbus_client *c, const char *id, const char *reason,
-    struct opsbus_status *st)
-{
-	Opsbus__V1__ReplayDeadLetterRequest   req;
-	Opsbus__V1__ReplayDeadLetterResponse *res = NULL;
-
-	opsbus__v1__replay_dead_letter_request__init(&req);
-	req.id = STR(id);
-	req.reason = STR(reason);
-	if (ou_call(c, OP("ReplayDeadLetter"), &req.base,
-	        &opsbus__v1__replay_dead_letter_response__descriptor, &res,
-	        NULL, st)
-	    != 0) {
-		return (NULL);
-	}
-	return (res);
-}
-
 /* The value of key in a map<string, int32> field. */
 #define MAP_GET(msg, field, k, out)                                    \
 	do {                                                           \
@@ -258,17 +238,17 @@ test_scenario_circuit_open(void)
 	}
 	/* "Health butler recovered, replaying backlog": each once. */
 	for (size_t i = 0; i < e->n_entries; i++) {
-		Opsbus__V1__ReplayDeadLetterResponse *r
-		    = replay(cli, e->entries[i]->id,
-		        "Health butler recovered, replaying backlog", &st);
+		Opsbus__V1__ReplayDeadLetterResponse *r = ou_replay(cli,
+		    e->entries[i]->id,
+		    "Health butler recovered, replaying backlog", NULL, &st);
 		CU_ASSERT_PTR_NOT_NULL(r);
 		if (r != NULL) {
 			protobuf_c_message_free_unpacked(&r->base, NULL);
 		}
 	}
 	for (size_t i = 0; i < e->n_entries; i++) {
-		CU_ASSERT_PTR_NULL(replay(cli, e->entries[i]->id,
-		    "Health butler recovered, replaying backlog", &st));
+		CU_ASSERT_PTR_NULL(ou_replay(cli, e->entries[i]->id,
+		    "Health butler recovered, replaying backlog", NULL, &st));
 		ASSERT_STR_EQ(
 		    st.error_code, "WRITEBACK_REPLAY_ALREADY_EXISTS");
 	}
@@ -729,7 +709,7 @@ test_terminal_state_table(void)
 	    15);
 	/* Only replay continues a dead letter. */
 	Opsbus__V1__ReplayDeadLetterResponse *r
-	    = replay(cli, ids[1], OU_REASON, &st);
+	    = ou_replay(cli, ids[1], OU_REASON, NULL, &st);
 	CU_ASSERT_PTR_NOT_NULL(r);
 	if (r != NULL) {
 		protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -934,26 +914,6 @@ test_cli_controls(void)
 	free(c);
 }
 
-static long count_in(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static long
-count_in(const char *fmt, ...)
-{
-	char    sql[2048];
-	va_list ap;
-	char   *v;
-	long    n;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	v = harness_sql("metrics", "%s", sql);
-	n = v != NULL ? atol(v) : -1;
-	free(v);
-	return (n);
-}
-
 static Opsbus__V1__GetOperatorMetricsResponse *
 metrics(struct opsbus_client *c, int hours)
 {
@@ -992,7 +952,7 @@ replay_id(struct opsbus_client *c, const char *id)
 {
 	struct opsbus_status                  st;
 	Opsbus__V1__ReplayDeadLetterResponse *r
-	    = replay(c, id, OU_REASON, &st);
+	    = ou_replay(c, id, OU_REASON, NULL, &st);
 	char *out;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
@@ -1100,7 +1060,7 @@ test_metrics_hand_computed(void)
 	    ou_op(c, OP("AcknowledgeDeadLetter"), &ak.base, NULL, &st), 0);
 	CU_ASSERT_EQUAL(
 	    ou_op(c, OP("AcknowledgeDeadLetter"), &ak.base, NULL, &st), -1);
-	CU_ASSERT_PTR_NULL(replay(c, dl[4], "test", &st));
+	CU_ASSERT_PTR_NULL(ou_replay(c, dl[4], "test", NULL, &st));
 	/* m2: a bulk replay of two. */
 	struct ou_job j2 = {.queue = "m2"};
 	char         *b1, *b2;
@@ -1126,15 +1086,16 @@ test_metrics_hand_computed(void)
 		char *op = strdup(bres->operation->id);
 		protobuf_c_message_free_unpacked(&bres->base, NULL);
 		for (int i = 0; i < 200
-		     && count_in("SELECT count(*) FROM bulk_operations WHERE "
-		                 "id = '%s' AND status = 'completed'",
+		     && ou_count_in("metrics",
+		            "SELECT count(*) FROM bulk_operations WHERE "
+		            "id = '%s' AND status = 'completed'",
 		            op)
 		         != 1;
 		     i++) {
 			ou_sleep_ms(25);
 		}
 		ASSERT_INT_EQ(
-		    count_in(
+		    ou_count_in("metrics",
 		        "SELECT replayed FROM bulk_operations WHERE id = '%s'",
 		        op),
 		    2);

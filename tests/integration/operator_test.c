@@ -10,7 +10,6 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,25 +75,6 @@ uniq(const char *prefix)
 	ou_uuid(u);
 	snprintf(b, sizeof(buf[0]), "%s-%.8s", prefix, u);
 	return (b);
-}
-
-static Opsbus__V1__ReplayDeadLetterResponse *
-replay(struct opsbus_client *c, const char *id, const char *reason,
-    const char *corr, struct opsbus_status *st)
-{
-	Opsbus__V1__ReplayDeadLetterRequest   req;
-	Opsbus__V1__ReplayDeadLetterResponse *res = NULL;
-
-	opsbus__v1__replay_dead_letter_request__init(&req);
-	req.id = STR(id);
-	req.reason = STR(reason);
-	if (ou_call(c, OP("ReplayDeadLetter"), &req.base,
-	        &opsbus__v1__replay_dead_letter_response__descriptor, &res,
-	        corr, st)
-	    != 0) {
-		return (NULL);
-	}
-	return (res);
 }
 
 static int
@@ -338,7 +318,7 @@ test_triage_flow(void)
 
 	/* Replay: a new job with a new key, linked both ways. */
 	Opsbus__V1__ReplayDeadLetterResponse *r
-	    = replay(cli, id, OU_REASON, NULL, &st);
+	    = ou_replay(cli, id, OU_REASON, NULL, &st);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
 	ASSERT_STR_EQ(r->original_job->job_id, id);
 	ASSERT_STR_EQ(r->original_job->replayed_job_id, r->replay_job->job_id);
@@ -675,9 +655,9 @@ test_seed001_errors(void)
 			ASSERT_INT_EQ(st.code, 5);
 		}
 	}
-	CU_ASSERT_PTR_NULL(replay(cli, "nope", OU_REASON, NULL, &st));
+	CU_ASSERT_PTR_NULL(ou_replay(cli, "nope", OU_REASON, NULL, &st));
 	ASSERT_STR_EQ(st.error_code, "VALIDATION_ERROR");
-	CU_ASSERT_PTR_NULL(replay(cli, missing, OU_REASON, NULL, &st));
+	CU_ASSERT_PTR_NULL(ou_replay(cli, missing, OU_REASON, NULL, &st));
 	ASSERT_STR_EQ(st.error_code, "DEAD_LETTER_NOT_FOUND");
 	CU_ASSERT_EQUAL(ack(cli, "nope", OU_REASON, NULL, &st), -1);
 	ASSERT_STR_EQ(st.error_code, "VALIDATION_ERROR");
@@ -687,7 +667,7 @@ test_seed001_errors(void)
 	/* 409 DEAD_LETTER_REPLAY_REQUIRES_DEAD_FAILED: a queued job. */
 	struct ou_job q = {.queue = queue, .subject = uniq("note")};
 	char         *queued = ou_create(cli, &q);
-	CU_ASSERT_PTR_NULL(replay(cli, queued, OU_REASON, NULL, &st));
+	CU_ASSERT_PTR_NULL(ou_replay(cli, queued, OU_REASON, NULL, &st));
 	ASSERT_STR_EQ(
 	    st.error_code, "DEAD_LETTER_REPLAY_REQUIRES_DEAD_FAILED");
 	ASSERT_INT_EQ(st.code, 9);
@@ -700,12 +680,12 @@ test_seed001_errors(void)
 	    = {.queue = uniq("errors-a"), .subject = uniq("note")};
 	char *dead = ou_dead(cli, &d1, "EHR_DOWN", "outage", true);
 	Opsbus__V1__ReplayDeadLetterResponse *r
-	    = replay(cli, dead, OU_REASON, NULL, &st);
+	    = ou_replay(cli, dead, OU_REASON, NULL, &st);
 	CU_ASSERT_PTR_NOT_NULL(r);
 	if (r != NULL) {
 		protobuf_c_message_free_unpacked(&r->base, NULL);
 	}
-	CU_ASSERT_PTR_NULL(replay(cli, dead, OU_REASON, NULL, &st));
+	CU_ASSERT_PTR_NULL(ou_replay(cli, dead, OU_REASON, NULL, &st));
 	ASSERT_STR_EQ(st.error_code, "WRITEBACK_REPLAY_ALREADY_EXISTS");
 	ASSERT_INT_EQ(st.code, 6);
 	ASSERT_INT_EQ(
@@ -719,7 +699,7 @@ test_seed001_errors(void)
 	    = {.queue = uniq("errors-b"), .subject = uniq("note")};
 	char *dead2 = ou_dead(cli, &d2, "EHR_DOWN", "outage", true);
 	char *active = ou_create(cli, &d2);
-	CU_ASSERT_PTR_NULL(replay(cli, dead2, OU_REASON, NULL, &st));
+	CU_ASSERT_PTR_NULL(ou_replay(cli, dead2, OU_REASON, NULL, &st));
 	ASSERT_STR_EQ(st.error_code, "WRITEBACK_PRECONDITION_FAILED");
 
 	/* 409 ILLEGAL_NOTE_STATE_TRANSITION: a later job of the note has
@@ -730,7 +710,7 @@ test_seed001_errors(void)
 	char *later = ou_create(cli, &d3), *cid = NULL, *tok = NULL;
 	CU_ASSERT_EQUAL_FATAL(ou_claim(cli, d3.queue, "w", 1, &cid, &tok), 1);
 	CU_ASSERT_EQUAL(ou_complete(cli, later, tok, &st), 0);
-	CU_ASSERT_PTR_NULL(replay(cli, dead3, OU_REASON, NULL, &st));
+	CU_ASSERT_PTR_NULL(ou_replay(cli, dead3, OU_REASON, NULL, &st));
 	ASSERT_STR_EQ(st.error_code, "ILLEGAL_NOTE_STATE_TRANSITION");
 
 	/* 409 DEAD_LETTER_ALREADY_ACKNOWLEDGED. */
@@ -763,7 +743,7 @@ test_replay_chain(void)
 	char *first = ou_dead(cli, &j, "EHR_DOWN", "outage", true), *id, *tok;
 
 	Opsbus__V1__ReplayDeadLetterResponse *r
-	    = replay(cli, first, OU_REASON, NULL, &st);
+	    = ou_replay(cli, first, OU_REASON, NULL, &st);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
 	char *second = strdup(r->replay_job->job_id);
 	protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -777,7 +757,7 @@ test_replay_chain(void)
 		ASSERT_STR_EQ(s, "dead_failed");
 		free(s);
 	}
-	r = replay(cli, second, OU_REASON, NULL, &st);
+	r = ou_replay(cli, second, OU_REASON, NULL, &st);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
 	char *third = strdup(r->replay_job->job_id);
 	ASSERT_STR_EQ(r->replay_job->replay_of_job_id, second);
@@ -1031,7 +1011,7 @@ test_bad_reasons(void)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct opsbus_status st;
-		CU_ASSERT_PTR_NULL(replay(cli, dead, bad[i], NULL, &st));
+		CU_ASSERT_PTR_NULL(ou_replay(cli, dead, bad[i], NULL, &st));
 		ASSERT_STR_EQ(st.error_code, "VALIDATION_ERROR");
 		CU_ASSERT_EQUAL(ack(cli, dead, bad[i], NULL, &st), -1);
 		ASSERT_STR_EQ(st.error_code, "VALIDATION_ERROR");
@@ -1042,7 +1022,8 @@ test_bad_reasons(void)
 		struct opsbus_status st;
 		memset(long_reason, 'a', sizeof(long_reason) - 1);
 		long_reason[sizeof(long_reason) - 1] = '\0';
-		CU_ASSERT_PTR_NULL(replay(cli, dead, long_reason, NULL, &st));
+		CU_ASSERT_PTR_NULL(
+		    ou_replay(cli, dead, long_reason, NULL, &st));
 		ASSERT_STR_EQ(st.error_code, "VALIDATION_ERROR");
 	}
 	ASSERT_INT_EQ(ou_count("SELECT count(*) FROM operator_audit_log WHERE "
@@ -1074,7 +1055,7 @@ test_attribution(void)
 	/* x-operator-identity. */
 	struct opsbus_client *ops = client_as(&srv, NULL, "ops@example.com");
 	Opsbus__V1__ReplayDeadLetterResponse *r
-	    = replay(ops, a, OU_REASON, NULL, &st);
+	    = ou_replay(ops, a, OU_REASON, NULL, &st);
 	CU_ASSERT_PTR_NOT_NULL(r);
 	if (r != NULL) {
 		protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -1133,7 +1114,7 @@ test_attribution(void)
 	    1);
 	opsbus_client_close(alice);
 	struct opsbus_client *victor = client_as(&srv, k2->secret, NULL);
-	CU_ASSERT_PTR_NULL(replay(victor, c, OU_REASON, NULL, &st));
+	CU_ASSERT_PTR_NULL(ou_replay(victor, c, OU_REASON, NULL, &st));
 	ASSERT_STR_EQ(st.error_code, "PERMISSION_DENIED");
 	Opsbus__V1__ListDeadLettersRequest lr;
 	opsbus__v1__list_dead_letters_request__init(&lr);
@@ -1150,6 +1131,89 @@ test_attribution(void)
 	free(a);
 	free(b);
 	free(c);
+}
+
+/* A key limited to a tenant sees and acts on that tenant's dead letters
+ * and audit rows only. */
+static void
+test_tenant_scoping(void)
+{
+	struct opsbus_status st;
+	const char          *queue = uniq("tenants");
+	struct ou_job        ja
+	    = {.tenant = "t-a", .queue = queue, .subject = uniq("note")};
+	struct ou_job jb
+	    = {.tenant = "t-b", .queue = queue, .subject = uniq("note")};
+	char *a = ou_dead(cli, &ja, "EHR_DOWN", "outage", true);
+	char *b = ou_dead(cli, &jb, "EHR_DOWN", "outage", true);
+	Opsbus__V1__CreateApiKeyRequest   kr;
+	Opsbus__V1__CreateApiKeyResponse *k = NULL;
+
+	opsbus__v1__create_api_key_request__init(&kr);
+	kr.identity = STR("tenant-a-ops@example.com");
+	kr.role = STR("operator");
+	kr.tenant = STR("t-a");
+	CU_ASSERT_EQUAL_FATAL(
+	    ou_call(cli, "opsbus.v1.AdminService/CreateApiKey", &kr.base,
+	        &opsbus__v1__create_api_key_response__descriptor, &k, NULL,
+	        &st),
+	    0);
+	struct opsbus_client *ka = client_as(&srv, k->secret, NULL);
+
+	Opsbus__V1__ListDeadLettersRequest   lr;
+	Opsbus__V1__ListDeadLettersResponse *lres = NULL;
+	opsbus__v1__list_dead_letters_request__init(&lr);
+	lr.queue = STR(queue);
+	CU_ASSERT_EQUAL_FATAL(
+	    ou_call(ka, OP("ListDeadLetters"), &lr.base,
+	        &opsbus__v1__list_dead_letters_response__descriptor, &lres,
+	        NULL, &st),
+	    0);
+	ASSERT_INT_EQ(lres->n_dead_letters, 1);
+	if (lres->n_dead_letters == 1) {
+		ASSERT_STR_EQ(lres->dead_letters[0]->job_id, a);
+	}
+	protobuf_c_message_free_unpacked(&lres->base, NULL);
+	Opsbus__V1__GetDeadLetterRequest gr;
+	opsbus__v1__get_dead_letter_request__init(&gr);
+	gr.id = b;
+	CU_ASSERT_EQUAL(
+	    ou_op(ka, OP("GetDeadLetter"), &gr.base, NULL, &st), -1);
+	ASSERT_STR_EQ(st.error_code, "DEAD_LETTER_NOT_FOUND");
+	CU_ASSERT_PTR_NULL(ou_replay(ka, b, OU_REASON, NULL, &st));
+	ASSERT_STR_EQ(st.error_code, "DEAD_LETTER_NOT_FOUND");
+	Opsbus__V1__ReplayDeadLetterResponse *r
+	    = ou_replay(ka, a, OU_REASON, NULL, &st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	ASSERT_INT_EQ(ou_count("SELECT count(*) FROM jobs WHERE id = '%s' AND "
+	                       "tenant = 't-a'",
+	                  r->replay_job->job_id),
+	    1);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	/* Its audit rows: the accepted replay of a, not the refusal about
+	 * b (another tenant's job). */
+	Opsbus__V1__ListAuditLogRequest   ar;
+	Opsbus__V1__ListAuditLogResponse *ares = NULL;
+	opsbus__v1__list_audit_log_request__init(&ar);
+	ar.identity = STR("tenant-a-ops@example.com");
+	CU_ASSERT_EQUAL_FATAL(
+	    ou_call(ka, OP("ListAuditLog"), &ar.base,
+	        &opsbus__v1__list_audit_log_response__descriptor, &ares, NULL,
+	        &st),
+	    0);
+	ASSERT_INT_EQ(ares->n_entries, 1);
+	if (ares->n_entries == 1) {
+		ASSERT_STR_EQ(ares->entries[0]->target_job_id, a);
+	}
+	protobuf_c_message_free_unpacked(&ares->base, NULL);
+	ASSERT_INT_EQ(ou_count("SELECT count(*) FROM operator_audit_log WHERE "
+	                       "operator_identity = "
+	                       "'tenant-a-ops@example.com'"),
+	    2);
+	opsbus_client_close(ka);
+	protobuf_c_message_free_unpacked(&k->base, NULL);
+	free(a);
+	free(b);
 }
 
 /* OPSBUS_REPLAY_RATE_PER_MINUTE: the fourth replay of a minute by one
@@ -1176,13 +1240,13 @@ test_replay_rate_limit(void)
 	    = client_as(&limited, NULL, "other@example.com");
 	for (int i = 0; i < 3; i++) {
 		Opsbus__V1__ReplayDeadLetterResponse *r
-		    = replay(rate, ids[i], OU_REASON, NULL, &st);
+		    = ou_replay(rate, ids[i], OU_REASON, NULL, &st);
 		CU_ASSERT_PTR_NOT_NULL(r);
 		if (r != NULL) {
 			protobuf_c_message_free_unpacked(&r->base, NULL);
 		}
 	}
-	CU_ASSERT_PTR_NULL(replay(rate, ids[3], OU_REASON, NULL, &st));
+	CU_ASSERT_PTR_NULL(ou_replay(rate, ids[3], OU_REASON, NULL, &st));
 	ASSERT_STR_EQ(st.error_code, "REPLAY_RATE_LIMITED");
 	ASSERT_INT_EQ(st.code, 8);
 	ASSERT_INT_EQ(
@@ -1197,7 +1261,7 @@ test_replay_rate_limit(void)
 	                  ids[3]),
 	    1);
 	Opsbus__V1__ReplayDeadLetterResponse *r
-	    = replay(other, ids[4], OU_REASON, NULL, &st);
+	    = ou_replay(other, ids[4], OU_REASON, NULL, &st);
 	CU_ASSERT_PTR_NOT_NULL(r);
 	if (r != NULL) {
 		protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -1235,9 +1299,9 @@ test_audit_log_queries(void)
 	Opsbus__V1__ListAuditLogRequest   req;
 	Opsbus__V1__ListAuditLogResponse *res;
 
-	CU_ASSERT_PTR_NULL(replay(cli, dead, "fix it", NULL, &st));
+	CU_ASSERT_PTR_NULL(ou_replay(cli, dead, "fix it", NULL, &st));
 	Opsbus__V1__ReplayDeadLetterResponse *r
-	    = replay(cli, dead, OU_REASON, NULL, &st);
+	    = ou_replay(cli, dead, OU_REASON, NULL, &st);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 	CU_ASSERT_EQUAL(ack(cli, dead, OU_REASON, NULL, &st), 0);
@@ -1711,7 +1775,7 @@ test_bulk_dry_run_failures_cancel(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(bulk);
 	ASSERT_INT_EQ(matched, 12);
 	Opsbus__V1__ReplayDeadLetterResponse *r
-	    = replay(cli, ids[3], OU_REASON, NULL, &st);
+	    = ou_replay(cli, ids[3], OU_REASON, NULL, &st);
 	CU_ASSERT_PTR_NOT_NULL(r);
 	if (r != NULL) {
 		protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -1924,26 +1988,6 @@ test_bulk_1000_at_200(void)
 	free(id);
 }
 
-static long count_in(const char *db, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static long
-count_in(const char *db, const char *fmt, ...)
-{
-	char    sql[2048];
-	va_list ap;
-	char   *v;
-	long    n;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	v = harness_sql(db, "%s", sql);
-	n = v != NULL ? atol(v) : -1;
-	free(v);
-	return (n);
-}
-
 /* opsbusd is SIGKILLed halfway through a bulk replay and started again
  * (on a database of its own, so that only it can resume the work): every
  * item is replayed exactly once. */
@@ -1967,14 +2011,14 @@ test_bulk_survives_sigkill(void)
 	long done = 0;
 	for (int i = 0; i < 200 && done < 200; i++) {
 		ou_sleep_ms(20);
-		done = count_in("bulkkill",
+		done = ou_count_in("bulkkill",
 		    "SELECT count(*) FROM bulk_operation_items WHERE "
 		    "operation_id = '%s' AND status <> 'pending'",
 		    id);
 	}
 	opsbus_client_close(c);
 	CU_ASSERT_TRUE(harness_server_stop(&s, SIGKILL) == 128 + SIGKILL);
-	long at_kill = count_in("bulkkill",
+	long at_kill = ou_count_in("bulkkill",
 	    "SELECT count(*) FROM bulk_operation_items WHERE operation_id = "
 	    "'%s' AND status = 'replayed'",
 	    id);
@@ -1983,7 +2027,7 @@ test_bulk_survives_sigkill(void)
 	CU_ASSERT_TRUE(at_kill >= 150 && at_kill < 600);
 	/* What was committed is consistent: each replayed item has exactly
 	 * one replay job, and no job was replayed outside an item. */
-	ASSERT_INT_EQ(count_in("bulkkill",
+	ASSERT_INT_EQ(ou_count_in("bulkkill",
 	                  "SELECT count(*) FROM jobs WHERE replay_of_job_id "
 	                  "IS NOT NULL"),
 	    at_kill);
@@ -1999,16 +2043,16 @@ test_bulk_survives_sigkill(void)
 	ASSERT_INT_EQ(op->replayed, 600);
 	ASSERT_INT_EQ(op->skipped + op->failed, 0);
 	protobuf_c_message_free_unpacked(&res->base, NULL);
-	ASSERT_INT_EQ(count_in("bulkkill",
+	ASSERT_INT_EQ(ou_count_in("bulkkill",
 	                  "SELECT count(*) FROM jobs WHERE replay_of_job_id "
 	                  "IS NOT NULL"),
 	    600);
-	ASSERT_INT_EQ(count_in("bulkkill",
+	ASSERT_INT_EQ(ou_count_in("bulkkill",
 	                  "SELECT count(DISTINCT replay_of_job_id) FROM jobs "
 	                  "WHERE replay_of_job_id IS NOT NULL"),
 	    600);
 	ASSERT_INT_EQ(
-	    count_in("bulkkill",
+	    ou_count_in("bulkkill",
 	        "SELECT count(*) FROM operator_audit_log WHERE operation_id = "
 	        "'%s' AND action_type = 'controlled_replay'",
 	        id),
@@ -2045,6 +2089,8 @@ main(void)
 	    {"actions are attributed to the actor, x-operator-identity or the "
 	     "key; viewers cannot act",
 	        test_attribution},
+	    {"a key limited to a tenant sees and acts on that tenant only",
+	        test_tenant_scoping},
 	    {"replays past the per-identity rate limit are refused",
 	        test_replay_rate_limit},
 	    {"the audit log is queried by target, identity, action, outcome, "
