@@ -305,6 +305,31 @@ cmd_metrics(struct cli *cli)
 		    a->firing ? "FIRING" : "ok", a->name, a->condition,
 		    a->value);
 	}
+	if (res->n_queues > 0) {
+		static const char *const h[] = {"QUEUE", "READY", "LAG MS",
+		    "RUNNING", "RETRYING", "DEAD", "PAUSED"};
+		struct cli_table        *t = cli_table_new(7, h);
+		printf("queues:\n");
+		for (size_t i = 0; i < res->n_queues; i++) {
+			const Opsbus__V1__Queue      *q = res->queues[i];
+			const Opsbus__V1__QueueDepth *d = q->depth;
+			char                          n[5][24];
+			snprintf(n[0], sizeof(n[0]), "%lld",
+			    d != NULL ? (long long) d->ready : 0LL);
+			snprintf(
+			    n[1], sizeof(n[1]), "%lld", (long long) q->lag_ms);
+			snprintf(n[2], sizeof(n[2]), "%lld",
+			    d != NULL ? (long long) d->in_progress : 0LL);
+			snprintf(n[3], sizeof(n[3]), "%lld",
+			    d != NULL ? (long long) d->retryable_failed : 0LL);
+			snprintf(n[4], sizeof(n[4]), "%lld",
+			    d != NULL ? (long long) d->dead_failed : 0LL);
+			const char *row[] = {q->name, n[0], n[1], n[2], n[3],
+			    n[4], q->paused ? "yes" : "no"};
+			cli_table_add(t, row);
+		}
+		cli_table_print(t, stdout);
+	}
 	protobuf_c_message_free_unpacked(&res->base, NULL);
 	return (0);
 }

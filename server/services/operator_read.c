@@ -221,6 +221,7 @@ operator_get_job_detail(
 		return (call_fail(
 		    call, OPSBUS_E_JOB_NOT_FOUND, "no job %s", in->id));
 	}
+	out->last_error = out->job->last_error;
 	if ((err = job_load_attempts(
 	         call, out->job->job_id, &out->attempts, &out->n_attempts))
 	        != OPSBUS_E_OK

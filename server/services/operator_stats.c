@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "opsbus/v1/operator.pb-c.h"
+#include "opsbus/v1/queue.pb-c.h"
 #include "services/handlers.h"
 #include "services/operator_config.h"
 #include "services/operator_view.h"
@@ -274,6 +275,27 @@ metrics_fill(struct rpc_call *call, const struct db_rows *rows,
 	return (OPSBUS_E_OK);
 }
 
+/* Queue health, as QueueService/ListQueues answers it (queue.c). */
+static opsbus_err
+metrics_queues(
+    struct rpc_call *call, Opsbus__V1__GetOperatorMetricsResponse *out)
+{
+	Opsbus__V1__ListQueuesResponse *q
+	    = (Opsbus__V1__ListQueuesResponse *) call_new(
+	        call, &opsbus__v1__list_queues_response__descriptor);
+	opsbus_err err;
+
+	if (q == NULL) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	if ((err = queue_list(call, NULL, &q->base)) != OPSBUS_E_OK) {
+		return (err);
+	}
+	out->queues = q->queues;
+	out->n_queues = q->n_queues;
+	return (OPSBUS_E_OK);
+}
+
 opsbus_err
 operator_metrics(
     struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
@@ -340,5 +362,5 @@ operator_metrics(
 			out->firing[out->n_firing++] = out->alerts[i]->name;
 		}
 	}
-	return (OPSBUS_E_OK);
+	return (metrics_queues(call, out));
 }

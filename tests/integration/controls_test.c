@@ -902,6 +902,8 @@ test_cli_controls(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "dead_letter_depth"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "operator_action_rate"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "replay_failure_rate"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "LAG MS"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, queue));
 	free(out);
 	free(err);
 	const char *badm[] = {"metrics", "--hours", "721", NULL};
@@ -1143,6 +1145,19 @@ test_metrics_hand_computed(void)
 	CU_ASSERT_TRUE(a->firing);
 	CU_ASSERT_DOUBLE_EQUAL(a->threshold, 0.2, 1e-9);
 	ASSERT_INT_EQ(m->n_firing, 2);
+	/* Queue health: depth by state and lag. */
+	ASSERT_INT_EQ(m->n_queues, 2);
+	for (size_t i = 0; i < m->n_queues; i++) {
+		const Opsbus__V1__Queue *q = m->queues[i];
+		bool                     is_m = strcmp(q->name, "m") == 0;
+		CU_ASSERT_PTR_NOT_NULL_FATAL(q->depth);
+		ASSERT_INT_EQ(q->depth->dead_failed, is_m ? 7 : 2);
+		ASSERT_INT_EQ(q->depth->queued, is_m ? 1 : 2);
+		ASSERT_INT_EQ(q->depth->succeeded, is_m ? 1 : 0);
+		ASSERT_INT_EQ(q->depth->cancelled, is_m ? 1 : 0);
+		ASSERT_INT_EQ(q->depth->ready, is_m ? 1 : 2);
+		CU_ASSERT_TRUE(q->lag_ms >= 0);
+	}
 	protobuf_c_message_free_unpacked(&m->base, NULL);
 
 	m = metrics(c, 1);

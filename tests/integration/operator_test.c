@@ -273,6 +273,7 @@ test_triage_flow(void)
 		ASSERT_STR_EQ(res->job->status, "dead_failed");
 		ASSERT_STR_EQ(
 		    res->job->last_error, "EHR did not answer in 30 s");
+		ASSERT_STR_EQ(res->last_error, "EHR did not answer in 30 s");
 		ASSERT_STR_EQ(res->job->ehr, "nextgen");
 		ASSERT_INT_EQ(res->n_attempts, 2);
 		for (size_t i = 0; i < res->n_attempts; i++) {

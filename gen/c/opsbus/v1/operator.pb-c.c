@@ -4251,7 +4251,7 @@ const ProtobufCMessageDescriptor opsbus__v1__get_job_detail_request__descriptor 
   (ProtobufCMessageInit) opsbus__v1__get_job_detail_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor opsbus__v1__get_job_detail_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor opsbus__v1__get_job_detail_response__field_descriptors[4] =
 {
   {
     "job",
@@ -4289,16 +4289,29 @@ static const ProtobufCFieldDescriptor opsbus__v1__get_job_detail_response__field
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "last_error",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Opsbus__V1__GetJobDetailResponse, last_error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned opsbus__v1__get_job_detail_response__field_indices_by_name[] = {
   1,   /* field[1] = attempts */
   0,   /* field[0] = job */
+  3,   /* field[3] = last_error */
   2,   /* field[2] = timeline */
 };
 static const ProtobufCIntRange opsbus__v1__get_job_detail_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor opsbus__v1__get_job_detail_response__descriptor =
 {
@@ -4308,7 +4321,7 @@ const ProtobufCMessageDescriptor opsbus__v1__get_job_detail_response__descriptor
   "Opsbus__V1__GetJobDetailResponse",
   "opsbus.v1",
   sizeof(Opsbus__V1__GetJobDetailResponse),
-  3,
+  4,
   opsbus__v1__get_job_detail_response__field_descriptors,
   opsbus__v1__get_job_detail_response__field_indices_by_name,
   1,  opsbus__v1__get_job_detail_response__number_ranges,
@@ -6741,7 +6754,7 @@ const ProtobufCMessageDescriptor opsbus__v1__get_operator_metrics_response__dead
   (ProtobufCMessageInit) opsbus__v1__get_operator_metrics_response__dead_letter_depth_by_category_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor opsbus__v1__get_operator_metrics_response__field_descriptors[10] =
+static const ProtobufCFieldDescriptor opsbus__v1__get_operator_metrics_response__field_descriptors[11] =
 {
   {
     "window_hours",
@@ -6863,6 +6876,18 @@ static const ProtobufCFieldDescriptor opsbus__v1__get_operator_metrics_response_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "queues",
+    11,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Opsbus__V1__GetOperatorMetricsResponse, n_queues),
+    offsetof(Opsbus__V1__GetOperatorMetricsResponse, queues),
+    &opsbus__v1__queue__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned opsbus__v1__get_operator_metrics_response__field_indices_by_name[] = {
   4,   /* field[4] = action_rate_per_hour */
@@ -6872,6 +6897,7 @@ static const unsigned opsbus__v1__get_operator_metrics_response__field_indices_b
   6,   /* field[6] = dead_letter_depth */
   7,   /* field[7] = dead_letter_depth_by_category */
   9,   /* field[9] = firing */
+  10,   /* field[10] = queues */
   5,   /* field[5] = replay_outcomes */
   1,   /* field[1] = since */
   0,   /* field[0] = window_hours */
@@ -6879,7 +6905,7 @@ static const unsigned opsbus__v1__get_operator_metrics_response__field_indices_b
 static const ProtobufCIntRange opsbus__v1__get_operator_metrics_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor opsbus__v1__get_operator_metrics_response__descriptor =
 {
@@ -6889,7 +6915,7 @@ const ProtobufCMessageDescriptor opsbus__v1__get_operator_metrics_response__desc
   "Opsbus__V1__GetOperatorMetricsResponse",
   "opsbus.v1",
   sizeof(Opsbus__V1__GetOperatorMetricsResponse),
-  10,
+  11,
   opsbus__v1__get_operator_metrics_response__field_descriptors,
   opsbus__v1__get_operator_metrics_response__field_indices_by_name,
   1,  opsbus__v1__get_operator_metrics_response__number_ranges,

@@ -16,6 +16,7 @@ PROTOBUF_C__BEGIN_DECLS
 
 #include "opsbus/v1/http.pb-c.h"
 #include "opsbus/v1/job.pb-c.h"
+#include "opsbus/v1/queue.pb-c.h"
 #include "opsbus/v1/writeback.pb-c.h"
 
 typedef struct Opsbus__V1__DeadLetterSummary Opsbus__V1__DeadLetterSummary;
@@ -502,10 +503,15 @@ struct  Opsbus__V1__GetJobDetailResponse
    */
   size_t n_timeline;
   Opsbus__V1__TimelineEvent **timeline;
+  /*
+   * The job's sanitized last error (job.last_error), as seed 001's
+   * dead-letter detail has it.
+   */
+  char *last_error;
 };
 #define OPSBUS__V1__GET_JOB_DETAIL_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opsbus__v1__get_job_detail_response__descriptor) \
-    , NULL, 0,NULL, 0,NULL }
+    , NULL, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Opsbus__V1__AuditEntry
@@ -1105,10 +1111,16 @@ struct  Opsbus__V1__GetOperatorMetricsResponse
    */
   size_t n_firing;
   char **firing;
+  /*
+   * Queue health: each queue's depth by state and its lag (the age of its
+   * oldest ready job), as QueueService/ListQueues answers.
+   */
+  size_t n_queues;
+  Opsbus__V1__Queue **queues;
 };
 #define OPSBUS__V1__GET_OPERATOR_METRICS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opsbus__v1__get_operator_metrics_response__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, NULL, 0, 0,NULL, 0,NULL, 0,NULL }
+    , 0, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, NULL, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL }
 
 
 /* Opsbus__V1__DeadLetterSummary methods */
