@@ -192,10 +192,10 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "health") != 0 && strcmp(cmd, "jobs") != 0
 	    && strcmp(cmd, "keys") != 0 && strcmp(cmd, "queues") != 0
-	    && strcmp(cmd, "work") != 0
-	    && strcmp(cmd, "events") != 0 && strcmp(cmd, "summary") != 0
-	    && strcmp(cmd, "dlq") != 0 && strcmp(cmd, "job") != 0
-	    && strcmp(cmd, "metrics") != 0 && strcmp(cmd, "audit") != 0) {
+	    && strcmp(cmd, "work") != 0 && strcmp(cmd, "events") != 0
+	    && strcmp(cmd, "summary") != 0 && strcmp(cmd, "dlq") != 0
+	    && strcmp(cmd, "job") != 0 && strcmp(cmd, "metrics") != 0
+	    && strcmp(cmd, "audit") != 0) {
 		cli_usage_error("unknown command \"%s\"", cmd);
 	}
 	if (opsbus_client_open(&cfg, &cli.client, &st) != 0) {
