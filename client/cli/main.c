@@ -144,6 +144,38 @@ env_or(const char *value, const char *env)
 	return (e != NULL && e[0] != '\0') ? e : NULL;
 }
 
+/* The commands: those with subcommands take the word after their name. */
+struct command {
+	const char *name;
+	int (*run)(struct cli *cli);
+	int (*run_sub)(struct cli *cli, const char *sub);
+};
+
+static const struct command commands[] = {
+    {"health", cmd_health, NULL},
+    {"jobs", NULL, cmd_jobs},
+    {"keys", NULL, cmd_keys},
+    {"queues", NULL, cmd_queues},
+    {"work", cmd_work, NULL},
+    {"events", NULL, cmd_events},
+    {"summary", cmd_summary, NULL},
+    {"dlq", NULL, cmd_dlq},
+    {"job", NULL, cmd_job},
+    {"metrics", cmd_metrics, NULL},
+    {"audit", cmd_audit, NULL},
+};
+
+static const struct command *
+command_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(commands[i].name, name) == 0) {
+			return (&commands[i]);
+		}
+	}
+	return (NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -152,6 +184,7 @@ main(int argc, char **argv)
 	struct opsbus_status        st;
 	const char                 *timeout;
 	const char                 *cmd, *sub;
+	const struct command       *c;
 	int                         rv;
 
 	memset(&cli, 0, sizeof(cli));
@@ -179,10 +212,11 @@ main(int argc, char **argv)
 	cmd = cli.args.argv[0];
 	cli.args.argc--;
 	cli.args.argv++;
+	if ((c = command_find(cmd)) == NULL) {
+		cli_usage_error("unknown command \"%s\"", cmd);
+	}
 	sub = NULL;
-	if (strcmp(cmd, "health") != 0 && strcmp(cmd, "work") != 0
-	    && strcmp(cmd, "summary") != 0 && strcmp(cmd, "metrics") != 0
-	    && strcmp(cmd, "audit") != 0) {
+	if (c->run_sub != NULL) {
 		if (cli.args.argc < 1 || cli.args.argv[0][0] == '-') {
 			cli_usage_error("%s needs a subcommand", cmd);
 		}
@@ -190,41 +224,11 @@ main(int argc, char **argv)
 		cli.args.argc--;
 		cli.args.argv++;
 	}
-	if (strcmp(cmd, "health") != 0 && strcmp(cmd, "jobs") != 0
-	    && strcmp(cmd, "keys") != 0 && strcmp(cmd, "queues") != 0
-	    && strcmp(cmd, "work") != 0 && strcmp(cmd, "events") != 0
-	    && strcmp(cmd, "summary") != 0 && strcmp(cmd, "dlq") != 0
-	    && strcmp(cmd, "job") != 0 && strcmp(cmd, "metrics") != 0
-	    && strcmp(cmd, "audit") != 0) {
-		cli_usage_error("unknown command \"%s\"", cmd);
-	}
 	if (opsbus_client_open(&cfg, &cli.client, &st) != 0) {
 		fprintf(stderr, "opsbus: %s: %s\n", st.error_code, st.message);
 		return (1);
 	}
-	if (strcmp(cmd, "health") == 0) {
-		rv = cmd_health(&cli);
-	} else if (strcmp(cmd, "jobs") == 0) {
-		rv = cmd_jobs(&cli, sub);
-	} else if (strcmp(cmd, "queues") == 0) {
-		rv = cmd_queues(&cli, sub);
-	} else if (strcmp(cmd, "work") == 0) {
-		rv = cmd_work(&cli);
-	} else if (strcmp(cmd, "events") == 0) {
-		rv = cmd_events(&cli, sub);
-	} else if (strcmp(cmd, "summary") == 0) {
-		rv = cmd_summary(&cli);
-	} else if (strcmp(cmd, "dlq") == 0) {
-		rv = cmd_dlq(&cli, sub);
-	} else if (strcmp(cmd, "job") == 0) {
-		rv = cmd_job(&cli, sub);
-	} else if (strcmp(cmd, "metrics") == 0) {
-		rv = cmd_metrics(&cli);
-	} else if (strcmp(cmd, "audit") == 0) {
-		rv = cmd_audit(&cli);
-	} else {
-		rv = cmd_keys(&cli, sub);
-	}
+	rv = c->run_sub != NULL ? c->run_sub(&cli, sub) : c->run(&cli);
 	opsbus_client_close(cli.client);
 	return (rv);
 }
