@@ -163,7 +163,9 @@ harness_server_start(struct harness_server *s, const char *const *extra)
 		execv(bin, (char *const *) (uintptr_t) argv);
 		_exit(127);
 	}
-	for (int i = 0; i < 300; i++) {
+	/* Up to 60 s: a sanitizer build on a loaded two-core machine can
+	 * take a while to start. */
+	for (int i = 0; i < 1200; i++) {
 		int status;
 		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
 			fprintf(
