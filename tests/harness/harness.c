@@ -165,7 +165,8 @@ harness_server_start(struct harness_server *s, const char *const *extra)
 	}
 	/* Up to 60 s: a sanitizer build on a loaded two-core machine can
 	 * take a while to start. */
-	for (int i = 0; i < 1200; i++) {
+	time_t give_up = time(NULL) + 60;
+	while (time(NULL) < give_up) {
 		int status;
 		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
 			fprintf(
