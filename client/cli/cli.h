@@ -63,6 +63,18 @@ void cli_print_json(const ProtobufCMessage *m);
 /* Reads a value given as text, @file or - (stdin). Caller frees. */
 char *cli_read_value(const char *value);
 
+/*
+ * The one positional argument of "jobs get ID", "dlq show ID" and the like;
+ * exits with status 2 naming `what` when it is missing or extra.
+ */
+const char *cli_one_id(struct cli *cli, const char *what);
+
+/* Prints a job's attempts and its timeline as tables (nothing when empty). */
+struct Opsbus__V1__Attempt;
+struct Opsbus__V1__TimelineEvent;
+void cli_print_attempts(struct Opsbus__V1__Attempt *const *a, size_t n);
+void cli_print_timeline(struct Opsbus__V1__TimelineEvent *const *e, size_t n);
+
 /* Table output: a header row, then rows, columns padded to fit. */
 struct cli_table;
 struct cli_table *cli_table_new(int ncols, const char *const *headers);

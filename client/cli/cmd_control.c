@@ -63,18 +63,6 @@ print_operator_job(const Opsbus__V1__OperatorJob *j)
 	printf("payload:           %s\n", j->payload);
 }
 
-static const char *
-one_id(struct cli *cli, const char *what)
-{
-	const char *id;
-
-	cli_done(&cli->args, 1);
-	if ((id = cli_positional(&cli->args, 0)) == NULL) {
-		cli_usage_error("%s needs a job id", what);
-	}
-	return (id);
-}
-
 static int
 job_show(struct cli *cli)
 {
@@ -82,7 +70,7 @@ job_show(struct cli *cli)
 	Opsbus__V1__GetJobDetailResponse *res;
 
 	opsbus__v1__get_job_detail_request__init(&req);
-	req.id = CLI_PB_STR(one_id(cli, "job show"));
+	req.id = CLI_PB_STR(cli_one_id(cli, "job show"));
 	res = (Opsbus__V1__GetJobDetailResponse *) cli_call(cli,
 	    M("GetJobDetail"), &req.base,
 	    &opsbus__v1__get_job_detail_response__descriptor);
@@ -95,35 +83,8 @@ job_show(struct cli *cli)
 		return (0);
 	}
 	print_operator_job(res->job);
-	if (res->n_attempts > 0) {
-		static const char *const h[] = {"ATTEMPT", "WORKER", "STARTED",
-		    "ENDED", "TO", "REASON", "ERROR"};
-		struct cli_table        *t = cli_table_new(7, h);
-		printf("\nattempts:\n");
-		for (size_t i = 0; i < res->n_attempts; i++) {
-			Opsbus__V1__Attempt *a = res->attempts[i];
-			char                 n[16];
-			snprintf(n, sizeof(n), "%d", a->attempt);
-			const char *row[]
-			    = {n, a->worker_id, a->started_at, a->ended_at,
-			        a->to_status, a->reason_code, a->error};
-			cli_table_add(t, row);
-		}
-		cli_table_print(t, stdout);
-	}
-	if (res->n_timeline > 0) {
-		static const char *const h[]
-		    = {"AT", "EVENT", "ACTOR", "DETAIL"};
-		struct cli_table *t = cli_table_new(4, h);
-		printf("\ntimeline:\n");
-		for (size_t i = 0; i < res->n_timeline; i++) {
-			Opsbus__V1__TimelineEvent *e = res->timeline[i];
-			const char *row[] = {e->created_at, e->event_type,
-			    e->actor, e->payload};
-			cli_table_add(t, row);
-		}
-		cli_table_print(t, stdout);
-	}
+	cli_print_attempts(res->attempts, res->n_attempts);
+	cli_print_timeline(res->timeline, res->n_timeline);
 	protobuf_c_message_free_unpacked(&res->base, NULL);
 	return (0);
 }
@@ -165,7 +126,7 @@ job_cancel(struct cli *cli)
 	if ((v = cli_take(&cli->args, "--actor")) != NULL) {
 		req.actor = CLI_PB_STR(v);
 	}
-	req.id = CLI_PB_STR(one_id(cli, "job cancel"));
+	req.id = CLI_PB_STR(cli_one_id(cli, "job cancel"));
 	return (control(cli, M("CancelJob"), &req.base,
 	    &opsbus__v1__cancel_job_response__descriptor, "cancel"));
 }
@@ -181,7 +142,7 @@ job_abort(struct cli *cli)
 	if ((v = cli_take(&cli->args, "--actor")) != NULL) {
 		req.actor = CLI_PB_STR(v);
 	}
-	req.id = CLI_PB_STR(one_id(cli, "job abort"));
+	req.id = CLI_PB_STR(cli_one_id(cli, "job abort"));
 	return (control(cli, M("AbortJob"), &req.base,
 	    &opsbus__v1__abort_job_response__descriptor, "abort"));
 }
@@ -204,7 +165,7 @@ job_reroute(struct cli *cli)
 	if ((v = cli_take(&cli->args, "--actor")) != NULL) {
 		req.actor = CLI_PB_STR(v);
 	}
-	req.id = CLI_PB_STR(one_id(cli, "job reroute"));
+	req.id = CLI_PB_STR(cli_one_id(cli, "job reroute"));
 	return (control(cli, M("RerouteJob"), &req.base,
 	    &opsbus__v1__reroute_job_response__descriptor, "reroute"));
 }
@@ -225,7 +186,7 @@ job_force_complete(struct cli *cli)
 	if ((v = cli_take(&cli->args, "--actor")) != NULL) {
 		req.actor = CLI_PB_STR(v);
 	}
-	req.id = CLI_PB_STR(one_id(cli, "job force-complete"));
+	req.id = CLI_PB_STR(cli_one_id(cli, "job force-complete"));
 	return (control(cli, M("ForceCompleteJob"), &req.base,
 	    &opsbus__v1__force_complete_job_response__descriptor,
 	    "force-complete"));

@@ -149,19 +149,6 @@ dlq_list(struct cli *cli)
 	return (0);
 }
 
-/* The one positional argument of "dlq show ID" and the like. */
-static const char *
-one_id(struct cli *cli, const char *what)
-{
-	const char *id;
-
-	cli_done(&cli->args, 1);
-	if ((id = cli_positional(&cli->args, 0)) == NULL) {
-		cli_usage_error("%s needs an id", what);
-	}
-	return (id);
-}
-
 static int
 dlq_show(struct cli *cli)
 {
@@ -169,7 +156,7 @@ dlq_show(struct cli *cli)
 	Opsbus__V1__GetDeadLetterResponse *res;
 
 	opsbus__v1__get_dead_letter_request__init(&req);
-	req.id = CLI_PB_STR(one_id(cli, "dlq show"));
+	req.id = CLI_PB_STR(cli_one_id(cli, "dlq show"));
 	res = (Opsbus__V1__GetDeadLetterResponse *) cli_call(cli,
 	    M("GetDeadLetter"), &req.base,
 	    &opsbus__v1__get_dead_letter_response__descriptor);
@@ -216,7 +203,7 @@ dlq_history(struct cli *cli)
 	Opsbus__V1__GetDeadLetterHistoryResponse *res;
 
 	opsbus__v1__get_dead_letter_history_request__init(&req);
-	req.id = CLI_PB_STR(one_id(cli, "dlq history"));
+	req.id = CLI_PB_STR(cli_one_id(cli, "dlq history"));
 	res = (Opsbus__V1__GetDeadLetterHistoryResponse *) cli_call(cli,
 	    M("GetDeadLetterHistory"), &req.base,
 	    &opsbus__v1__get_dead_letter_history_response__descriptor);
@@ -224,19 +211,9 @@ dlq_history(struct cli *cli)
 		return (1);
 	}
 	if (!json_out(cli, &res->base)) {
-		static const char *const h[]
-		    = {"AT", "EVENT", "ACTOR", "DETAIL"};
-		struct cli_table *t = cli_table_new(4, h);
 		print_dead_letter(res->dead_letter);
 		print_linkage(res->replay_linkage);
-		printf("\ntimeline:\n");
-		for (size_t i = 0; i < res->n_timeline; i++) {
-			Opsbus__V1__TimelineEvent *e = res->timeline[i];
-			const char *row[] = {e->created_at, e->event_type,
-			    e->actor, e->payload};
-			cli_table_add(t, row);
-		}
-		cli_table_print(t, stdout);
+		cli_print_timeline(res->timeline, res->n_timeline);
 	}
 	protobuf_c_message_free_unpacked(&res->base, NULL);
 	return (0);
@@ -249,7 +226,7 @@ dlq_replay_status(struct cli *cli)
 	Opsbus__V1__GetReplayStatusResponse *res;
 
 	opsbus__v1__get_replay_status_request__init(&req);
-	req.id = CLI_PB_STR(one_id(cli, "dlq replay-status"));
+	req.id = CLI_PB_STR(cli_one_id(cli, "dlq replay-status"));
 	res = (Opsbus__V1__GetReplayStatusResponse *) cli_call(cli,
 	    M("GetReplayStatus"), &req.base,
 	    &opsbus__v1__get_replay_status_response__descriptor);
@@ -289,7 +266,7 @@ dlq_replay(struct cli *cli)
 	if ((v = cli_take(&cli->args, "--actor")) != NULL) {
 		req.actor = CLI_PB_STR(v);
 	}
-	req.id = CLI_PB_STR(one_id(cli, "dlq replay"));
+	req.id = CLI_PB_STR(cli_one_id(cli, "dlq replay"));
 	res = (Opsbus__V1__ReplayDeadLetterResponse *) cli_call(cli,
 	    M("ReplayDeadLetter"), &req.base,
 	    &opsbus__v1__replay_dead_letter_response__descriptor);
@@ -316,7 +293,7 @@ dlq_ack(struct cli *cli)
 	if ((v = cli_take(&cli->args, "--actor")) != NULL) {
 		req.actor = CLI_PB_STR(v);
 	}
-	req.id = CLI_PB_STR(one_id(cli, "dlq ack"));
+	req.id = CLI_PB_STR(cli_one_id(cli, "dlq ack"));
 	res = (Opsbus__V1__AcknowledgeDeadLetterResponse *) cli_call(cli,
 	    M("AcknowledgeDeadLetter"), &req.base,
 	    &opsbus__v1__acknowledge_dead_letter_response__descriptor);

@@ -125,16 +125,11 @@ jobs_get(struct cli *cli)
 {
 	Opsbus__V1__GetJobRequest   req;
 	Opsbus__V1__GetJobResponse *res;
-	const char                 *id;
 
 	opsbus__v1__get_job_request__init(&req);
 	req.include_attempts = cli_flag(&cli->args, "--attempts");
 	req.include_timeline = cli_flag(&cli->args, "--timeline");
-	cli_done(&cli->args, 1);
-	if ((id = cli_positional(&cli->args, 0)) == NULL) {
-		cli_usage_error("jobs get needs a job id");
-	}
-	req.id = CLI_PB_STR(id);
+	req.id = CLI_PB_STR(cli_one_id(cli, "jobs get"));
 	res = (Opsbus__V1__GetJobResponse *) cli_call(cli,
 	    "opsbus.v1.JobService/GetJob", &req.base,
 	    &opsbus__v1__get_job_response__descriptor);
@@ -147,35 +142,8 @@ jobs_get(struct cli *cli)
 		return (0);
 	}
 	print_job(res->job);
-	if (res->n_attempts > 0) {
-		static const char *const h[] = {"ATTEMPT", "WORKER", "STARTED",
-		    "ENDED", "TO", "REASON", "ERROR"};
-		struct cli_table        *t = cli_table_new(7, h);
-		printf("\nattempts:\n");
-		for (size_t i = 0; i < res->n_attempts; i++) {
-			Opsbus__V1__Attempt *a = res->attempts[i];
-			char                 n[16];
-			snprintf(n, sizeof(n), "%d", a->attempt);
-			const char *row[]
-			    = {n, a->worker_id, a->started_at, a->ended_at,
-			        a->to_status, a->reason_code, a->error};
-			cli_table_add(t, row);
-		}
-		cli_table_print(t, stdout);
-	}
-	if (res->n_timeline > 0) {
-		static const char *const h[]
-		    = {"AT", "EVENT", "ACTOR", "DETAIL"};
-		struct cli_table *t = cli_table_new(4, h);
-		printf("\ntimeline:\n");
-		for (size_t i = 0; i < res->n_timeline; i++) {
-			Opsbus__V1__TimelineEvent *e = res->timeline[i];
-			const char *row[] = {e->created_at, e->event_type,
-			    e->actor, e->payload};
-			cli_table_add(t, row);
-		}
-		cli_table_print(t, stdout);
-	}
+	cli_print_attempts(res->attempts, res->n_attempts);
+	cli_print_timeline(res->timeline, res->n_timeline);
 	protobuf_c_message_free_unpacked(&res->base, NULL);
 	return (0);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "opsbus/v1/job.pb-c.h"
 #include "pbjson.h"
 
 ProtobufCMessage *
@@ -115,4 +116,58 @@ cli_table_print(struct cli_table *t, FILE *f)
 	}
 	free(t->rows);
 	free(t);
+}
+
+const char *
+cli_one_id(struct cli *cli, const char *what)
+{
+	const char *id;
+
+	cli_done(&cli->args, 1);
+	if ((id = cli_positional(&cli->args, 0)) == NULL) {
+		cli_usage_error("%s needs an id", what);
+	}
+	return (id);
+}
+
+void
+cli_print_attempts(Opsbus__V1__Attempt *const *a, size_t n)
+{
+	static const char *const h[] = {
+	    "ATTEMPT", "WORKER", "STARTED", "ENDED", "TO", "REASON", "ERROR"};
+	struct cli_table *t;
+
+	if (n == 0) {
+		return;
+	}
+	t = cli_table_new(7, h);
+	printf("\nattempts:\n");
+	for (size_t i = 0; i < n; i++) {
+		char num[16];
+		snprintf(num, sizeof(num), "%d", a[i]->attempt);
+		const char *row[]
+		    = {num, a[i]->worker_id, a[i]->started_at, a[i]->ended_at,
+		        a[i]->to_status, a[i]->reason_code, a[i]->error};
+		cli_table_add(t, row);
+	}
+	cli_table_print(t, stdout);
+}
+
+void
+cli_print_timeline(Opsbus__V1__TimelineEvent *const *e, size_t n)
+{
+	static const char *const h[] = {"AT", "EVENT", "ACTOR", "DETAIL"};
+	struct cli_table        *t;
+
+	if (n == 0) {
+		return;
+	}
+	t = cli_table_new(4, h);
+	printf("\ntimeline:\n");
+	for (size_t i = 0; i < n; i++) {
+		const char *row[] = {e[i]->created_at, e[i]->event_type,
+		    e[i]->actor, e[i]->payload};
+		cli_table_add(t, row);
+	}
+	cli_table_print(t, stdout);
 }
