@@ -6,6 +6,7 @@
 
 #include <nng/nng.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,6 +33,8 @@ void
 bench_init(int argc, char **argv, const char *name)
 {
 	bench_name = name;
+	/* A benchmark writes to sockets a server may close. */
+	signal(SIGPIPE, SIG_IGN);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--smoke") == 0) {
 			smoke = true;
