@@ -244,3 +244,14 @@ bench_note(const char *name, double value, const char *unit)
 {
 	emit("%-44s %14.1f %14s %-8s\n", name, value, "-", unit);
 }
+
+void
+bench_warmup(
+    int threads, int (*op)(void *arg, int thread), void *arg, double secs)
+{
+	double saved = seconds;
+
+	seconds = smoke ? 0.1 : secs;
+	(void) bench_run(threads, op, arg, NULL);
+	seconds = saved;
+}

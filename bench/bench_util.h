@@ -37,6 +37,14 @@ void    bench_samples_free(struct bench_samples *s);
 double bench_run(int threads, int (*op)(void *arg, int thread), void *arg,
     struct bench_samples *lat);
 
+/*
+ * Runs op like bench_run for `secs` seconds without measuring: opsbusd's
+ * database connections prepare their statements on first use, and a cold
+ * connection's first call costs tens of milliseconds.
+ */
+void bench_warmup(
+    int threads, int (*op)(void *arg, int thread), void *arg, double secs);
+
 /* One row: case, opsbus figure, floor figure, unit, and the ratio. */
 void bench_row(const char *name, double opsbus, double floor, const char *unit,
     bool lower_is_better);

@@ -111,6 +111,8 @@ main(int argc, char **argv)
 		}
 		PQclear(r);
 	}
+	bench_warmup(MAX_PRODUCERS, op_create, &p, 2.0);
+	bench_warmup(MAX_PRODUCERS, op_insert, &p, 1.0);
 	bench_header();
 	for (size_t i = 0; i < sizeof(conc) / sizeof(conc[0]); i++) {
 		struct bench_samples lo = {0}, lf = {0};
