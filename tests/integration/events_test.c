@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,12 +62,44 @@ events_url(char *buf, size_t len, const char *name)
 	snprintf(buf, len, "ipc://%s/ev-%s.sock", harness_tmpdir(), name);
 }
 
+/*
+ * Every server a case starts, so that a case stopped by a failed fatal
+ * assert leaves none running (suite_cleanup kills what is left).
+ */
+static pid_t started[64];
+static int   n_started;
+
+static int
+start_with(struct harness_server *s, const char *const *extra)
+{
+	int rv = harness_server_start(s, extra);
+
+	if (rv == 0 && n_started < 64) {
+		started[n_started++] = s->pid;
+	}
+	return (rv);
+}
+
 static int
 start_server(struct harness_server *s, const char *events)
 {
 	const char *extra[] = {"--events", events, NULL};
 
-	return (harness_server_start(s, extra));
+	return (start_with(s, extra));
+}
+
+static int
+suite_cleanup(void)
+{
+	for (int i = 0; i < n_started; i++) {
+		/* Only our own children: a pid reused by another process is
+		 * not waitable. */
+		if (waitpid(started[i], NULL, WNOHANG) == 0) {
+			kill(started[i], SIGKILL);
+			waitpid(started[i], NULL, 0);
+		}
+	}
+	return (0);
 }
 
 /*
@@ -449,8 +482,19 @@ test_slow_subscriber(void)
 	CU_ASSERT_EQUAL_FATAL(collector_start(&col, &srv, ev, "test.slow",
 	                          OPSBUS_SUB_FROM_NOW, 2, 1000),
 	    0);
-	/* Let the SUB socket connect before the burst. */
-	sleep_ms(300);
+	/* The SUB socket is connected once a probe (outside the prefix:
+	 * received, not delivered) comes through it. */
+	free(harness_sql(NULL,
+	    "INSERT INTO events (event_id, event_type, topic, actor) VALUES "
+	    "(gen_random_uuid(), 'test', 'probe.slow', 'tester')"));
+	for (int i = 0; i < 500; i++) {
+		opsbus_subscriber_stats(col.sub, &stats);
+		if (stats.received > 0) {
+			break;
+		}
+		sleep_ms(20);
+	}
+	CU_ASSERT_TRUE_FATAL(stats.received > 0);
 	conn = pg_open();
 	for (int t = 0; t < 20; t++) {
 		CU_ASSERT_TRUE(pg_ok(conn,
@@ -484,7 +528,7 @@ test_slow_subscriber(void)
 	    (unsigned long long) stats.duplicates,
 	    (unsigned long long) stats.catchups);
 	/* Messages were lost on the socket and made good over RPC. */
-	CU_ASSERT_TRUE(stats.received < 2000);
+	CU_ASSERT_TRUE(stats.received < 2001);
 	CU_ASSERT_TRUE(stats.gaps > 0);
 	CU_ASSERT_TRUE(stats.fetched > 0);
 	ASSERT_INT_EQ(stats.delivered, 2000);
@@ -623,15 +667,78 @@ test_sigkill_restart(void)
 	ASSERT_INT_EQ(harness_server_stop(&rpc, SIGTERM), 0);
 }
 
+/* Makes a dead letter the way workers do: create, claim, fail for good. */
+static bool
+make_dead_letter(struct opsbus_client *c, const char *queue)
+{
+	Opsbus__V1__CreateJobRequest   create;
+	Opsbus__V1__CreateJobResponse *created = NULL;
+	Opsbus__V1__ClaimJobsRequest   claim;
+	Opsbus__V1__ClaimJobsResponse *claimed = NULL;
+	Opsbus__V1__FailJobRequest     fail;
+	ProtobufCMessage              *failed = NULL;
+	struct opsbus_status           st;
+	bool                           ok = false;
+
+	opsbus__v1__create_job_request__init(&create);
+	create.queue = STR(queue);
+	create.kind = STR("encounter");
+	create.max_attempts = 1;
+	create.payload = STR("{\"patient\": {\"first_name\": \"Sam\", "
+	                     "\"dob\": \"1990-01-01\"}}");
+	opsbus__v1__claim_jobs_request__init(&claim);
+	claim.queue = STR(queue);
+	claim.worker_id = STR("normalizer-1");
+	opsbus__v1__fail_job_request__init(&fail);
+	fail.reason_code = STR("TOKENIZER_UNAVAILABLE");
+	fail.error = STR("tokenizer down");
+	fail.stage = STR("normalize");
+	fail.retryable = false;
+	if (opsbus_call(c, "opsbus.v1.JobService/CreateJob", &create.base,
+	        &opsbus__v1__create_job_response__descriptor,
+	        (ProtobufCMessage **) &created, NULL, &st)
+	        != 0
+	    || opsbus_call(c, "opsbus.v1.JobService/ClaimJobs", &claim.base,
+	           &opsbus__v1__claim_jobs_response__descriptor,
+	           (ProtobufCMessage **) &claimed, NULL, &st)
+	        != 0
+	    || claimed->n_jobs != 1) {
+		fprintf(
+		    stderr, "dead letter: %s %s\n", st.error_code, st.message);
+		goto out;
+	}
+	fail.job_id = claimed->jobs[0]->job->id;
+	fail.lease_token = claimed->jobs[0]->lease_token;
+	if (opsbus_call(c, "opsbus.v1.JobService/FailJob", &fail.base,
+	        &opsbus__v1__fail_job_response__descriptor, &failed, NULL, &st)
+	    != 0) {
+		fprintf(stderr, "fail: %s %s\n", st.error_code, st.message);
+		goto out;
+	}
+	ok = true;
+out:
+	if (created != NULL) {
+		protobuf_c_message_free_unpacked(&created->base, NULL);
+	}
+	if (claimed != NULL) {
+		protobuf_c_message_free_unpacked(&claimed->base, NULL);
+	}
+	if (failed != NULL) {
+		protobuf_c_message_free_unpacked(failed, NULL);
+	}
+	return (ok);
+}
+
 /*
  * nngcat, which nobody here wrote, subscribes to job.dead_failed and
- * receives the dead-letter event, with its seed-002 envelope, and not the
- * other events.
+ * receives the dead-letter event of a job a worker failed for good, with
+ * the seed-002 envelope and no personal data; not the job's other events.
  */
 static void
 test_nngcat_dead_letters(void)
 {
 	struct harness_server srv;
+	struct opsbus_client *c;
 	char                  ev[256], out[512], pidfile[512];
 	char                  cmd[2048];
 	FILE                 *f;
@@ -642,6 +749,8 @@ test_nngcat_dead_letters(void)
 	snprintf(out, sizeof(out), "%s/nngcat.out", harness_tmpdir());
 	snprintf(pidfile, sizeof(pidfile), "%s/nngcat.pid", harness_tmpdir());
 	CU_ASSERT_EQUAL_FATAL(start_server(&srv, ev), 0);
+	c = harness_client(&srv, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	snprintf(cmd, sizeof(cmd),
 	    "nngcat --sub --connect '%s' --subscribe job.dead_failed "
 	    "--quoted --count 1 --recv-timeout 20 > '%s' 2>&1 & "
@@ -649,21 +758,8 @@ test_nngcat_dead_letters(void)
 	    ev, out, pidfile);
 	CU_ASSERT_EQUAL_FATAL(harness_sh("%s", cmd), 0);
 	sleep_ms(500);
-	/* Another event first, which nngcat must not print. */
-	free(harness_sql(NULL,
-	    "INSERT INTO events (event_id, event_type, topic, queue, actor, "
-	    "payload) VALUES (gen_random_uuid(), 'created', "
-	    "'job.created.ingest', 'ingest', 'tester', '{}')"));
-	free(harness_sql(NULL,
-	    "INSERT INTO events (event_id, event_type, topic, job_id, queue, "
-	    "tenant, actor, payload) VALUES (gen_random_uuid(), "
-	    "'dead_failed', 'job.dead_failed.ingest', gen_random_uuid(), "
-	    "'ingest', 'default', 'worker-1', jsonb_build_object("
-	    "'original_event', jsonb_build_object('record_type', "
-	    "'encounter', 'first_name', 'Sam'), 'error', jsonb_build_object("
-	    "'type', 'TokenizerUnavailable', 'message', 'tokenizer down', "
-	    "'stage', 'normalize'), 'attempts', 5, 'failed_at', "
-	    "'2026-11-22T08:25:21Z'))"));
+	/* created and claimed go out first; nngcat must not print them. */
+	CU_ASSERT_TRUE(make_dead_letter(c, "ingest"));
 	/* nngcat exits after its one message. */
 	for (int i = 0; i < 100; i++) {
 		if (harness_sh("kill -0 $(cat '%s') 2>/dev/null", pidfile)
@@ -678,14 +774,53 @@ test_nngcat_dead_letters(void)
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	buf[n] = '\0';
 	fclose(f);
-	fprintf(stderr, "nngcat printed: %.300s\n", buf);
+	fprintf(stderr, "nngcat printed: %.400s\n", buf);
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "job.dead_failed.ingest"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "original_event"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "TokenizerUnavailable"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "TOKENIZER_UNAVAILABLE"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "normalize"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "failed_at"));
-	/* The name inside the envelope went out redacted. */
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "attempts"));
 	CU_ASSERT_PTR_NULL(strstr(buf, "Sam"));
+	CU_ASSERT_PTR_NULL(strstr(buf, "1990-01-01"));
 	CU_ASSERT_PTR_NULL(strstr(buf, "job.created.ingest"));
+	CU_ASSERT_PTR_NULL(strstr(buf, "job.claimed.ingest"));
+
+	/* An envelope written by other means goes out redacted too. */
+	snprintf(cmd, sizeof(cmd),
+	    "nngcat --sub --connect '%s' --subscribe job.dead_failed.legacy "
+	    "--quoted --count 1 --recv-timeout 20 > '%s' 2>&1 & "
+	    "echo $! > '%s'",
+	    ev, out, pidfile);
+	CU_ASSERT_EQUAL_FATAL(harness_sh("%s", cmd), 0);
+	sleep_ms(500);
+	free(harness_sql(NULL,
+	    "INSERT INTO events (event_id, event_type, topic, job_id, queue, "
+	    "tenant, actor, payload) VALUES (gen_random_uuid(), "
+	    "'dead_failed', 'job.dead_failed.legacy', gen_random_uuid(), "
+	    "'legacy', 'default', 'worker-1', jsonb_build_object("
+	    "'original_event', jsonb_build_object('record_type', "
+	    "'encounter', 'first_name', 'Sam'), 'error', jsonb_build_object("
+	    "'type', 'TokenizerUnavailable', 'message', 'tokenizer down', "
+	    "'stage', 'normalize'), 'attempts', 5, 'failed_at', "
+	    "'2026-11-22T08:25:21Z'))"));
+	for (int i = 0; i < 100; i++) {
+		if (harness_sh("kill -0 $(cat '%s') 2>/dev/null", pidfile)
+		    != 0) {
+			break;
+		}
+		sleep_ms(50);
+	}
+	harness_sh("kill $(cat '%s') 2>/dev/null", pidfile);
+	f = fopen(out, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "TokenizerUnavailable"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "[REDACTED]"));
+	CU_ASSERT_PTR_NULL(strstr(buf, "Sam"));
+	opsbus_client_close(c);
 	ASSERT_INT_EQ(harness_server_stop(&srv, SIGTERM), 0);
 }
 
@@ -800,7 +935,7 @@ test_retention(void)
 	    "'test.retention.new', 'tester', now() FROM "
 	    "generate_series(1, 4)"));
 	setenv("OPSBUS_EVENT_MAINTENANCE_MS", "200", 1);
-	CU_ASSERT_EQUAL_FATAL(harness_server_start(&srv, extra), 0);
+	CU_ASSERT_EQUAL_FATAL(start_with(&srv, extra), 0);
 	unsetenv("OPSBUS_EVENT_MAINTENANCE_MS");
 	CU_ASSERT_TRUE(wait_sql_zero("SELECT count(*) FROM events WHERE "
 	                             "topic = 'test.retention.old'",
@@ -861,7 +996,7 @@ test_list_events_and_cli(void)
 	    = {"--events", ev, "--http", "http://127.0.0.1:0", NULL};
 
 	events_url(ev, sizeof(ev), "list");
-	CU_ASSERT_EQUAL_FATAL(harness_server_start(&srv, extra), 0);
+	CU_ASSERT_EQUAL_FATAL(start_with(&srv, extra), 0);
 	c = harness_client(&srv, NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 
@@ -1136,5 +1271,5 @@ main(void)
 	    {NULL, NULL},
 	};
 
-	return (harness_run("integration.events", cases, NULL, NULL));
+	return (harness_run("integration.events", cases, NULL, suite_cleanup));
 }
