@@ -356,6 +356,10 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* A connection attempt never waits longer than this: a database that
+	 * accepts the socket but does not answer is an outage, not a hang
+	 * (libpq reads it unless the URL sets connect_timeout itself). */
+	setenv("PGCONNECT_TIMEOUT", "5", 0);
 	if ((rv = parse_config(argc, argv, &c)) != 0) {
 		return (rv > 0 ? 0 : 2);
 	}

@@ -96,9 +96,6 @@ worker_main(void *arg)
 {
 	struct rpc_worker *w = arg;
 
-	/* Connect before the first call so that it does not pay for it; a
-	 * database that is down now is retried at each call. */
-	(void) db_connect(w->db);
 	while (!atomic_load(&w->srv->stopping)) {
 		int rv;
 
