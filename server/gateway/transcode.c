@@ -181,7 +181,7 @@ gw_input_build(const struct gw_match *m, const struct gw_param *q, size_t n_q,
     struct gw_error *e)
 {
 	const struct gw_route_def *def = m->route->def;
-	ProtobufCMessage          *msg;
+	ProtobufCMessage          *msg = NULL;
 	char                       why[200];
 
 	if (def->body[0] != '\0') {

@@ -240,7 +240,7 @@ start_command(struct rpc_call *call, const ProtobufCMessage *inm,
 	const Opsbus__V1__BulkReplayFilter *f = in->filter;
 	int         rate = in->max_per_second != 0 ? in->max_per_second : 10;
 	char        rate_s[16];
-	char       *reason_code;
+	char       *reason_code = NULL;
 	const char *filter_json, *op_id, *p[16];
 	struct db_rows *rows;
 	opsbus_err      err;
