@@ -12,6 +12,7 @@
 #include "services/handlers.h"
 #include "services/idempotency.h"
 #include "services/job_view.h"
+#include "services/lookup.h"
 #include "services/validate.h"
 #include "store/db.h"
 
@@ -316,26 +317,18 @@ job_get(
 	const Opsbus__V1__GetJobRequest *in
 	    = (const Opsbus__V1__GetJobRequest *) inm;
 	Opsbus__V1__GetJobResponse *out = (Opsbus__V1__GetJobResponse *) outm;
-	const char                 *p[2];
 	struct db_rows             *rows;
 	opsbus_err                  err;
 
-	if (!valid_uuid(in->id)) {
-		return (call_fail(
-		    call, OPSBUS_E_VALIDATION_ERROR, "id must be a UUID"));
-	}
-	p[0] = in->id;
-	p[1] = call->who->tenant;
-	if ((err = db_exec(call->db, &stmt_get, 2, p, &rows)) != OPSBUS_E_OK) {
+	if ((err = call_load_by_id(call, &stmt_get, in->id,
+	         OPSBUS_E_JOB_NOT_FOUND, "job", &rows))
+	    != OPSBUS_E_OK) {
 		return (err);
 	}
-	if (db_rows_count(rows) == 1) {
-		out->job = job_from_row(call, rows, 0, 0);
-	}
+	out->job = job_from_row(call, rows, 0, 0);
 	db_rows_free(rows);
 	if (out->job == NULL) {
-		return (call_fail(
-		    call, OPSBUS_E_JOB_NOT_FOUND, "no job %s", in->id));
+		return (OPSBUS_E_INTERNAL);
 	}
 	if (in->include_attempts
 	    && (err = job_load_attempts(

@@ -22,6 +22,7 @@
 
 #include "opsbus/v1/operator.pb-c.h"
 #include "services/handlers.h"
+#include "services/lookup.h"
 #include "services/lifecycle.h"
 #include "services/operator_audit.h"
 #include "services/operator_view.h"
@@ -103,22 +104,13 @@ struct locked_job {
 static opsbus_err
 control_read(struct rpc_call *call, const char *id, struct locked_job *lj)
 {
-	const char     *p[2] = {id, call->who->tenant};
 	struct db_rows *rows;
 	opsbus_err      err;
 
-	if (!valid_uuid(id)) {
-		return (call_fail(
-		    call, OPSBUS_E_VALIDATION_ERROR, "id must be a UUID"));
-	}
-	if ((err = db_exec(call->db, &stmt_read, 2, p, &rows))
+	if ((err = call_load_by_id(
+	         call, &stmt_read, id, OPSBUS_E_JOB_NOT_FOUND, "job", &rows))
 	    != OPSBUS_E_OK) {
 		return (err);
-	}
-	if (db_rows_count(rows) != 1) {
-		db_rows_free(rows);
-		return (
-		    call_fail(call, OPSBUS_E_JOB_NOT_FOUND, "no job %s", id));
 	}
 	lj->job = view_operator_job(call, rows, 0, 0);
 	db_rows_free(rows);

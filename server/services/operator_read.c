@@ -7,6 +7,7 @@
 
 #include "opsbus/v1/operator.pb-c.h"
 #include "services/handlers.h"
+#include "services/lookup.h"
 #include "services/operator_view.h"
 #include "services/validate.h"
 #include "store/db.h"
@@ -48,22 +49,13 @@ struct dead_letter {
 static opsbus_err
 dead_letter_load(struct rpc_call *call, const char *id, struct dead_letter *d)
 {
-	const char     *p[2] = {id, call->who->tenant};
 	struct db_rows *rows;
 	opsbus_err      err;
 
-	if (!valid_uuid(id)) {
-		return (call_fail(
-		    call, OPSBUS_E_VALIDATION_ERROR, "id must be a UUID"));
-	}
-	if ((err = db_exec(call->db, &stmt_dead_letter, 2, p, &rows))
+	if ((err = call_load_by_id(call, &stmt_dead_letter, id,
+	         OPSBUS_E_DEAD_LETTER_NOT_FOUND, "dead letter", &rows))
 	    != OPSBUS_E_OK) {
 		return (err);
-	}
-	if (db_rows_count(rows) != 1) {
-		db_rows_free(rows);
-		return (call_fail(call, OPSBUS_E_DEAD_LETTER_NOT_FOUND,
-		    "no dead letter %s", id));
 	}
 	d->summary = view_dead_letter(call, rows, 0, 0);
 	d->last_error = call_strdup(call, db_rows_get(rows, 0, 6));
@@ -198,28 +190,18 @@ operator_get_job_detail(
 	    = (const Opsbus__V1__GetJobDetailRequest *) inm;
 	Opsbus__V1__GetJobDetailResponse *out
 	    = (Opsbus__V1__GetJobDetailResponse *) outm;
-	const char     *p[2] = {in->id, call->who->tenant};
 	struct db_rows *rows;
 	opsbus_err      err;
 
-	if (!valid_uuid(in->id)) {
-		return (call_fail(
-		    call, OPSBUS_E_VALIDATION_ERROR, "id must be a UUID"));
-	}
-	if ((err = db_exec(call->db, &stmt_job, 2, p, &rows)) != OPSBUS_E_OK) {
+	if ((err = call_load_by_id(call, &stmt_job, in->id,
+	         OPSBUS_E_JOB_NOT_FOUND, "job", &rows))
+	    != OPSBUS_E_OK) {
 		return (err);
 	}
-	if (db_rows_count(rows) == 1) {
-		out->job = view_operator_job(call, rows, 0, 0);
-		if (out->job == NULL) {
-			db_rows_free(rows);
-			return (OPSBUS_E_INTERNAL);
-		}
-	}
+	out->job = view_operator_job(call, rows, 0, 0);
 	db_rows_free(rows);
 	if (out->job == NULL) {
-		return (call_fail(
-		    call, OPSBUS_E_JOB_NOT_FOUND, "no job %s", in->id));
+		return (OPSBUS_E_INTERNAL);
 	}
 	out->last_error = out->job->last_error;
 	if ((err = job_load_attempts(

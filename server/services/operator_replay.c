@@ -11,6 +11,7 @@
  * it holds across every opsbusd sharing the database.
  */
 #include "services/operator_replay.h"
+#include "services/lookup.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -266,18 +267,10 @@ ack_command(struct rpc_call *call, const ProtobufCMessage *inm,
 	opsbus_err      err;
 	char           *status, *op_status;
 
-	if (!valid_uuid(in->id)) {
-		return (call_fail(
-		    call, OPSBUS_E_VALIDATION_ERROR, "id must be a UUID"));
-	}
-	if ((err = db_exec(call->db, &stmt_ack_read, 2, p, &rows))
+	if ((err = call_load_by_id(call, &stmt_ack_read, in->id,
+	         OPSBUS_E_DEAD_LETTER_NOT_FOUND, "dead letter", &rows))
 	    != OPSBUS_E_OK) {
 		return (err);
-	}
-	if (db_rows_count(rows) != 1) {
-		db_rows_free(rows);
-		return (call_fail(call, OPSBUS_E_DEAD_LETTER_NOT_FOUND,
-		    "no dead letter %s", in->id));
 	}
 	status = call_strdup(call, db_rows_get(rows, 0, 0));
 	op_status = call_strdup(call, db_rows_get(rows, 0, 1));
