@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness.h"
 #include "arena.h"
 #include "pbjson.h"
 #include "pbjson_proto2_test.pb-c.h"
@@ -1246,12 +1247,7 @@ test_proto2_presence(void)
 	arena_fini(&a);
 }
 
-struct test_case {
-	const char *name;
-	CU_TestFunc fn;
-};
-
-static const struct test_case cases[] = {
+static const struct harness_case cases[] = {
     {"a message with every kind of field survives JSON and back unchanged",
         test_full_round_trip},
     {"nested messages, enums, repeated fields and maps print in the proto3 "
@@ -1284,34 +1280,11 @@ static const struct test_case cases[] = {
         test_set_field_refused},
     {"proto2 fields print and parse with explicit presence and defaults",
         test_proto2_presence},
+    {NULL, NULL},
 };
 
 int
 main(void)
 {
-	CU_pSuite suite;
-	unsigned  failures;
-
-	if (CU_initialize_registry() != CUE_SUCCESS) {
-		return (1);
-	}
-	suite = CU_add_suite("pbjson", NULL, NULL);
-	if (suite == NULL) {
-		CU_cleanup_registry();
-		return (1);
-	}
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if (CU_add_test(suite, cases[i].name, cases[i].fn) == NULL) {
-			CU_cleanup_registry();
-			return (1);
-		}
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	if (CU_basic_run_tests() != CUE_SUCCESS) {
-		CU_cleanup_registry();
-		return (1);
-	}
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (failures == 0 ? 0 : 1);
+	return (harness_run("unit.pbjson", cases, NULL, NULL));
 }

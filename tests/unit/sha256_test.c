@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "harness.h"
 #include "sha256.h"
 
 /*
@@ -261,12 +262,7 @@ test_ct_equal(void)
 	CU_ASSERT_EQUAL(ct_equal(a, b, 64), 0);
 }
 
-struct test_case {
-	const char *name;
-	CU_TestFunc fn;
-};
-
-static const struct test_case cases[] = {
+static const struct harness_case cases[] = {
     {"the digest of the empty message is the NIST value", test_empty},
     {"the digest of \"abc\" is the NIST value", test_abc},
     {"the digest of the 448-bit message is the NIST value", test_448_bits},
@@ -283,34 +279,11 @@ static const struct test_case cases[] = {
         test_hex_is_lower_case},
     {"ct_equal sees any one-bit difference and only the first n bytes",
         test_ct_equal},
+    {NULL, NULL},
 };
 
 int
 main(void)
 {
-	CU_pSuite suite;
-	unsigned  failures;
-
-	if (CU_initialize_registry() != CUE_SUCCESS) {
-		return (1);
-	}
-	suite = CU_add_suite("sha256", NULL, NULL);
-	if (suite == NULL) {
-		CU_cleanup_registry();
-		return (1);
-	}
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if (CU_add_test(suite, cases[i].name, cases[i].fn) == NULL) {
-			CU_cleanup_registry();
-			return (1);
-		}
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	if (CU_basic_run_tests() != CUE_SUCCESS) {
-		CU_cleanup_registry();
-		return (1);
-	}
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (failures == 0 ? 0 : 1);
+	return (harness_run("unit.sha256", cases, NULL, NULL));
 }

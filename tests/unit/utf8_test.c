@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "harness.h"
 #include "utf8.h"
 
 /* A byte string with its own length, since some hold NUL. */
@@ -298,12 +299,7 @@ test_every_short_overlong(void)
 	CU_PASS("every overlong form refused");
 }
 
-struct test_case {
-	const char *name;
-	CU_TestFunc fn;
-};
-
-static const struct test_case cases[] = {
+static const struct harness_case cases[] = {
     {"ASCII text without NUL is valid", test_ascii},
     {"two-byte sequences from U+0080 to U+07FF are valid", test_two_bytes},
     {"three-byte sequences outside the surrogates are valid",
@@ -322,34 +318,11 @@ static const struct test_case cases[] = {
         test_every_code_point},
     {"every code point encoded one byte too long is refused",
         test_every_short_overlong},
+    {NULL, NULL},
 };
 
 int
 main(void)
 {
-	CU_pSuite suite;
-	unsigned  failures;
-
-	if (CU_initialize_registry() != CUE_SUCCESS) {
-		return (1);
-	}
-	suite = CU_add_suite("utf8", NULL, NULL);
-	if (suite == NULL) {
-		CU_cleanup_registry();
-		return (1);
-	}
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if (CU_add_test(suite, cases[i].name, cases[i].fn) == NULL) {
-			CU_cleanup_registry();
-			return (1);
-		}
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	if (CU_basic_run_tests() != CUE_SUCCESS) {
-		CU_cleanup_registry();
-		return (1);
-	}
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (failures == 0 ? 0 : 1);
+	return (harness_run("unit.utf8", cases, NULL, NULL));
 }

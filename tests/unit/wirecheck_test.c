@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness.h"
 #include "opsbus/v1/job.pb-c.h"
 #include "opsbus/v1/rpc.pb-c.h"
 #include "wirecheck.h"
@@ -1089,12 +1090,7 @@ test_every_truncation(void)
 	wb_free(&req);
 }
 
-struct test_case {
-	const char *name;
-	CU_TestFunc fn;
-};
-
-static const struct test_case cases[] = {
+static const struct harness_case cases[] = {
     {"a request packed by protobuf-c passes", test_packed_request_passes},
     {"a job response with a nested job and attempts passes",
         test_packed_job_response_passes},
@@ -1143,34 +1139,11 @@ static const struct test_case cases[] = {
         test_mutated_messages},
     {"every truncation of a valid message is handled as protobuf-c does",
         test_every_truncation},
+    {NULL, NULL},
 };
 
 int
 main(void)
 {
-	CU_pSuite suite;
-	unsigned  failures;
-
-	if (CU_initialize_registry() != CUE_SUCCESS) {
-		return (1);
-	}
-	suite = CU_add_suite("wirecheck", NULL, NULL);
-	if (suite == NULL) {
-		CU_cleanup_registry();
-		return (1);
-	}
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if (CU_add_test(suite, cases[i].name, cases[i].fn) == NULL) {
-			CU_cleanup_registry();
-			return (1);
-		}
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	if (CU_basic_run_tests() != CUE_SUCCESS) {
-		CU_cleanup_registry();
-		return (1);
-	}
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (failures == 0 ? 0 : 1);
+	return (harness_run("unit.wirecheck", cases, NULL, NULL));
 }
