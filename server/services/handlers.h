@@ -21,10 +21,11 @@ HANDLER(job_create);
 HANDLER(job_get);
 HANDLER(job_list);
 
-/* worker.c */
+/* worker.c, worker_complete.c */
 HANDLER(worker_claim);
 HANDLER(worker_heartbeat);
 HANDLER(worker_complete);
+HANDLER(worker_complete_jobs);
 HANDLER(worker_fail);
 
 /* queue.c */
@@ -84,6 +85,19 @@ HANDLER(operator_metrics);
  * rpc_server_stop drains the calls in flight. Cannot be undone.
  */
 void worker_drain(void);
+
+/*
+ * The worker calls' lease arguments: NULL when job_id and lease_token are
+ * UUIDs, else why not (a static string). worker_check_lease_args answers
+ * the same as the call's VALIDATION_ERROR (call_fail).
+ */
+const char *worker_lease_args_problem(const char *job_id, const char *token);
+opsbus_err  worker_check_lease_args(
+     struct rpc_call *call, const char *job_id, const char *token);
+/* LEASE_LOST's message, from the job id and the job's status. */
+#define WORKER_LEASE_LOST_FMT                                               \
+	"the lease on job %s is not held with this token (the job is %s): " \
+	"it expired and was rescued, or another claim took it over"
 
 /* True for the eight job statuses of DESIGN.md. */
 bool job_status_valid(const char *s);

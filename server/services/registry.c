@@ -27,6 +27,8 @@ const struct service_method service_methods[] = {
     {M("JobService", "Heartbeat"), worker_heartbeat, PERM_WORK, 0},
     {M("JobService", "CompleteJob"), worker_complete, PERM_WORK,
         METHOD_MUTATING},
+    {M("JobService", "CompleteJobs"), worker_complete_jobs, PERM_WORK,
+        METHOD_MUTATING},
     {M("JobService", "FailJob"), worker_fail, PERM_WORK, METHOD_MUTATING},
 
     {M("QueueService", "GetQueue"), queue_get, PERM_READ, 0},

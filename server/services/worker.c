@@ -1,5 +1,6 @@
 /*
- * JobService for workers: ClaimJobs, Heartbeat, CompleteJob and FailJob.
+ * JobService for workers: ClaimJobs, Heartbeat and FailJob. CompleteJob
+ * and CompleteJobs are in worker_complete.c.
  *
  * Every change is a compare-and-set on (status = 'in_progress', lease
  * token): a worker whose lease expired and was rescued, or was taken over,
@@ -39,9 +40,8 @@
 #include "services/validate.h"
 #include "store/db.h"
 
-/* What an operator may see of a worker's error and summary. */
-#define WORKER_ERROR_MAX   1000
-#define WORKER_SUMMARY_MAX 1000
+/* What an operator may see of a worker's error. */
+#define WORKER_ERROR_MAX 1000
 /* The raw error detail is kept up to this many bytes. */
 #define WORKER_DETAIL_MAX (64 * 1024)
 /* The longest long poll, and the sleeps between its tries. */
@@ -119,29 +119,6 @@ static const struct db_stmt stmt_heartbeat = {"worker_heartbeat",
 static const struct db_stmt stmt_probe = {"worker_probe",
     "SELECT status FROM jobs WHERE id = $1::uuid AND "
     "($2::text = '' OR tenant = $2::text)"};
-
-/* A job whose cancel an operator requested ends cancelled, not succeeded,
- * and keeps the summary the cancel wrote (operator_controls.c). */
-static const struct db_stmt stmt_complete = {"worker_complete",
-    "WITH u AS (UPDATE jobs SET status = CASE WHEN cancel_requested_at IS "
-    "NULL THEN 'succeeded' ELSE 'cancelled' END, completion_summary = CASE "
-    "WHEN cancel_requested_at IS NULL THEN nullif($3::text, '') ELSE "
-    "completion_summary END, lease_owner = NULL, "
-    "lease_token = NULL, lease_expires_at = NULL, final_state_at = now(), "
-    "updated_at = now() WHERE id = $1::uuid AND status = 'in_progress' AND "
-    "lease_token = $2::uuid AND ($4::text = '' OR tenant = $4::text) "
-    "RETURNING *), "
-    "a AS (UPDATE job_attempts SET ended_at = now(), "
-    "to_status = u.status FROM u WHERE job_attempts.job_id = u.id AND "
-    "job_attempts.attempt = u.attempts RETURNING job_attempts.worker_id), "
-    "e AS (INSERT INTO events (event_id, event_type, topic, job_id, queue, "
-    "tenant, actor, correlation_id, payload) SELECT gen_random_uuid(), "
-    "u.status, 'job.' || u.status || '.' || u.queue, u.id, u.queue, "
-    "u.tenant, "
-    "coalesce((SELECT worker_id FROM a), 'unknown'), $5::text, "
-    "jsonb_build_object('attempt', u.attempts, 'summary', $6::jsonb) "
-    "FROM u) "
-    "SELECT " JOB_COLUMNS " FROM u"};
 
 /* The first half of FailJob: lock the job and read what the decision
  * needs (its state, whether the token matches, attempts, the policy). */
@@ -234,17 +211,26 @@ sleep_ms(int64_t ms)
 	nanosleep(&ts, NULL);
 }
 
-/* The job id and lease token every lease call carries. */
-static opsbus_err
-check_lease_args(struct rpc_call *call, const char *job_id, const char *token)
+const char *
+worker_lease_args_problem(const char *job_id, const char *token)
 {
 	if (!valid_uuid(job_id)) {
-		return (call_fail(
-		    call, OPSBUS_E_VALIDATION_ERROR, "job_id must be a UUID"));
+		return ("job_id must be a UUID");
 	}
 	if (!valid_uuid(token)) {
-		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-		    "lease_token must be the UUID ClaimJobs gave"));
+		return ("lease_token must be the UUID ClaimJobs gave");
+	}
+	return (NULL);
+}
+
+opsbus_err
+worker_check_lease_args(
+    struct rpc_call *call, const char *job_id, const char *token)
+{
+	const char *why = worker_lease_args_problem(job_id, token);
+
+	if (why != NULL) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR, "%s", why));
 	}
 	return (OPSBUS_E_OK);
 }
@@ -270,10 +256,8 @@ lease_refusal(struct rpc_call *call, const char *job_id)
 		return (call_fail(
 		    call, OPSBUS_E_JOB_NOT_FOUND, "no job %s", job_id));
 	}
-	return (call_fail(call, OPSBUS_E_LEASE_LOST,
-	    "the lease on job %s is not held with this token (the job is %s): "
-	    "it expired and was rescued, or another claim took it over",
-	    job_id, status));
+	return (call_fail(
+	    call, OPSBUS_E_LEASE_LOST, WORKER_LEASE_LOST_FMT, job_id, status));
 }
 
 /* Checks a lease duration: 0 (the queue's), or 1000..max_lease_ms. */
@@ -453,7 +437,7 @@ worker_heartbeat(
 	opsbus_err      err;
 	bool            held;
 
-	if ((err = check_lease_args(call, in->job_id, in->lease_token))
+	if ((err = worker_check_lease_args(call, in->job_id, in->lease_token))
 	        != OPSBUS_E_OK
 	    || (err = check_lease_ms(call, "extend_ms", in->extend_ms))
 	        != OPSBUS_E_OK) {
@@ -476,48 +460,6 @@ worker_heartbeat(
 	}
 	db_rows_free(rows);
 	return (held ? OPSBUS_E_OK : lease_refusal(call, in->job_id));
-}
-
-opsbus_err
-worker_complete(
-    struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
-{
-	const Opsbus__V1__CompleteJobRequest *in
-	    = (const Opsbus__V1__CompleteJobRequest *) inm;
-	Opsbus__V1__CompleteJobResponse *out
-	    = (Opsbus__V1__CompleteJobResponse *) outm;
-	const char     *p[6];
-	char           *summary, *summary_json;
-	struct db_rows *rows;
-	opsbus_err      err;
-
-	if ((err = check_lease_args(call, in->job_id, in->lease_token))
-	    != OPSBUS_E_OK) {
-		return (err);
-	}
-	summary
-	    = redact_sanitize(call->arena, in->summary, WORKER_SUMMARY_MAX);
-	if (summary == NULL
-	    || !redact_text_json(summary, call->arena, &summary_json)) {
-		return (OPSBUS_E_INTERNAL);
-	}
-	p[0] = in->job_id;
-	p[1] = in->lease_token;
-	p[2] = summary;
-	p[3] = call->who->tenant;
-	p[4] = call->correlation_id;
-	p[5] = summary_json;
-	if ((err = db_exec(call->db, &stmt_complete, 6, p, &rows))
-	    != OPSBUS_E_OK) {
-		return (err);
-	}
-	if (db_rows_count(rows) == 1) {
-		out->job = job_from_row(call, rows, 0, 0);
-		db_rows_free(rows);
-		return (out->job != NULL ? OPSBUS_E_OK : OPSBUS_E_INTERNAL);
-	}
-	db_rows_free(rows);
-	return (lease_refusal(call, in->job_id));
 }
 
 /* A copy of at most max bytes of s, cut on a UTF-8 character boundary. */
@@ -550,7 +492,7 @@ fail_validate(struct rpc_call *call, const Opsbus__V1__FailJobRequest *in,
 	    = in->reason_code[0] != '\0' ? in->reason_code : in->code;
 	opsbus_err err;
 
-	if ((err = check_lease_args(call, in->job_id, in->lease_token))
+	if ((err = worker_check_lease_args(call, in->job_id, in->lease_token))
 	    != OPSBUS_E_OK) {
 		return (err);
 	}
@@ -619,12 +561,9 @@ fail_decide(struct rpc_call *call, const Opsbus__V1__FailJobRequest *in,
 
 	ev = lifecycle_fail_event(in->retryable, attempts, max_attempts);
 	if (!token_ok || lifecycle_next(from, ev, to) != OPSBUS_E_OK) {
-		return (call_fail(call, OPSBUS_E_LEASE_LOST,
-		    "the lease on job %s is not held with this token (the job "
-		    "is %s): it expired and was rescued, or another claim "
-		    "took "
-		    "it over",
-		    in->job_id, lifecycle_state_name(from)));
+		return (
+		    call_fail(call, OPSBUS_E_LEASE_LOST, WORKER_LEASE_LOST_FMT,
+		        in->job_id, lifecycle_state_name(from)));
 	}
 	/* An operator asked to cancel: however the worker stopped, the job
 	 * ends cancelled (operator_controls.c). */

@@ -727,6 +727,141 @@ void   opsbus__v1__complete_job_response__free_unpacked
   assert(message->base.descriptor == &opsbus__v1__complete_job_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   opsbus__v1__complete_jobs_request__init
+                     (Opsbus__V1__CompleteJobsRequest         *message)
+{
+  static const Opsbus__V1__CompleteJobsRequest init_value = OPSBUS__V1__COMPLETE_JOBS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t opsbus__v1__complete_jobs_request__get_packed_size
+                     (const Opsbus__V1__CompleteJobsRequest *message)
+{
+  assert(message->base.descriptor == &opsbus__v1__complete_jobs_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t opsbus__v1__complete_jobs_request__pack
+                     (const Opsbus__V1__CompleteJobsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &opsbus__v1__complete_jobs_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t opsbus__v1__complete_jobs_request__pack_to_buffer
+                     (const Opsbus__V1__CompleteJobsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &opsbus__v1__complete_jobs_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Opsbus__V1__CompleteJobsRequest *
+       opsbus__v1__complete_jobs_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Opsbus__V1__CompleteJobsRequest *)
+     protobuf_c_message_unpack (&opsbus__v1__complete_jobs_request__descriptor,
+                                allocator, len, data);
+}
+void   opsbus__v1__complete_jobs_request__free_unpacked
+                     (Opsbus__V1__CompleteJobsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &opsbus__v1__complete_jobs_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   opsbus__v1__complete_job_result__init
+                     (Opsbus__V1__CompleteJobResult         *message)
+{
+  static const Opsbus__V1__CompleteJobResult init_value = OPSBUS__V1__COMPLETE_JOB_RESULT__INIT;
+  *message = init_value;
+}
+size_t opsbus__v1__complete_job_result__get_packed_size
+                     (const Opsbus__V1__CompleteJobResult *message)
+{
+  assert(message->base.descriptor == &opsbus__v1__complete_job_result__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t opsbus__v1__complete_job_result__pack
+                     (const Opsbus__V1__CompleteJobResult *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &opsbus__v1__complete_job_result__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t opsbus__v1__complete_job_result__pack_to_buffer
+                     (const Opsbus__V1__CompleteJobResult *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &opsbus__v1__complete_job_result__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Opsbus__V1__CompleteJobResult *
+       opsbus__v1__complete_job_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Opsbus__V1__CompleteJobResult *)
+     protobuf_c_message_unpack (&opsbus__v1__complete_job_result__descriptor,
+                                allocator, len, data);
+}
+void   opsbus__v1__complete_job_result__free_unpacked
+                     (Opsbus__V1__CompleteJobResult *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &opsbus__v1__complete_job_result__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   opsbus__v1__complete_jobs_response__init
+                     (Opsbus__V1__CompleteJobsResponse         *message)
+{
+  static const Opsbus__V1__CompleteJobsResponse init_value = OPSBUS__V1__COMPLETE_JOBS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t opsbus__v1__complete_jobs_response__get_packed_size
+                     (const Opsbus__V1__CompleteJobsResponse *message)
+{
+  assert(message->base.descriptor == &opsbus__v1__complete_jobs_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t opsbus__v1__complete_jobs_response__pack
+                     (const Opsbus__V1__CompleteJobsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &opsbus__v1__complete_jobs_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t opsbus__v1__complete_jobs_response__pack_to_buffer
+                     (const Opsbus__V1__CompleteJobsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &opsbus__v1__complete_jobs_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Opsbus__V1__CompleteJobsResponse *
+       opsbus__v1__complete_jobs_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Opsbus__V1__CompleteJobsResponse *)
+     protobuf_c_message_unpack (&opsbus__v1__complete_jobs_response__descriptor,
+                                allocator, len, data);
+}
+void   opsbus__v1__complete_jobs_response__free_unpacked
+                     (Opsbus__V1__CompleteJobsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &opsbus__v1__complete_jobs_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   opsbus__v1__fail_job_request__init
                      (Opsbus__V1__FailJobRequest         *message)
 {
@@ -2374,6 +2509,172 @@ const ProtobufCMessageDescriptor opsbus__v1__complete_job_response__descriptor =
   (ProtobufCMessageInit) opsbus__v1__complete_job_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor opsbus__v1__complete_jobs_request__field_descriptors[1] =
+{
+  {
+    "completions",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Opsbus__V1__CompleteJobsRequest, n_completions),
+    offsetof(Opsbus__V1__CompleteJobsRequest, completions),
+    &opsbus__v1__complete_job_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned opsbus__v1__complete_jobs_request__field_indices_by_name[] = {
+  0,   /* field[0] = completions */
+};
+static const ProtobufCIntRange opsbus__v1__complete_jobs_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor opsbus__v1__complete_jobs_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "opsbus.v1.CompleteJobsRequest",
+  "CompleteJobsRequest",
+  "Opsbus__V1__CompleteJobsRequest",
+  "opsbus.v1",
+  sizeof(Opsbus__V1__CompleteJobsRequest),
+  1,
+  opsbus__v1__complete_jobs_request__field_descriptors,
+  opsbus__v1__complete_jobs_request__field_indices_by_name,
+  1,  opsbus__v1__complete_jobs_request__number_ranges,
+  (ProtobufCMessageInit) opsbus__v1__complete_jobs_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor opsbus__v1__complete_job_result__field_descriptors[4] =
+{
+  {
+    "job_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Opsbus__V1__CompleteJobResult, job_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "job",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Opsbus__V1__CompleteJobResult, job),
+    &opsbus__v1__job__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "error_code",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Opsbus__V1__CompleteJobResult, error_code),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Opsbus__V1__CompleteJobResult, message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned opsbus__v1__complete_job_result__field_indices_by_name[] = {
+  2,   /* field[2] = error_code */
+  1,   /* field[1] = job */
+  0,   /* field[0] = job_id */
+  3,   /* field[3] = message */
+};
+static const ProtobufCIntRange opsbus__v1__complete_job_result__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor opsbus__v1__complete_job_result__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "opsbus.v1.CompleteJobResult",
+  "CompleteJobResult",
+  "Opsbus__V1__CompleteJobResult",
+  "opsbus.v1",
+  sizeof(Opsbus__V1__CompleteJobResult),
+  4,
+  opsbus__v1__complete_job_result__field_descriptors,
+  opsbus__v1__complete_job_result__field_indices_by_name,
+  1,  opsbus__v1__complete_job_result__number_ranges,
+  (ProtobufCMessageInit) opsbus__v1__complete_job_result__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor opsbus__v1__complete_jobs_response__field_descriptors[2] =
+{
+  {
+    "results",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Opsbus__V1__CompleteJobsResponse, n_results),
+    offsetof(Opsbus__V1__CompleteJobsResponse, results),
+    &opsbus__v1__complete_job_result__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "completed",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Opsbus__V1__CompleteJobsResponse, completed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned opsbus__v1__complete_jobs_response__field_indices_by_name[] = {
+  1,   /* field[1] = completed */
+  0,   /* field[0] = results */
+};
+static const ProtobufCIntRange opsbus__v1__complete_jobs_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor opsbus__v1__complete_jobs_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "opsbus.v1.CompleteJobsResponse",
+  "CompleteJobsResponse",
+  "Opsbus__V1__CompleteJobsResponse",
+  "opsbus.v1",
+  sizeof(Opsbus__V1__CompleteJobsResponse),
+  2,
+  opsbus__v1__complete_jobs_response__field_descriptors,
+  opsbus__v1__complete_jobs_response__field_indices_by_name,
+  1,  opsbus__v1__complete_jobs_response__number_ranges,
+  (ProtobufCMessageInit) opsbus__v1__complete_jobs_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor opsbus__v1__fail_job_request__field_descriptors[9] =
 {
   {
@@ -2554,7 +2855,7 @@ const ProtobufCMessageDescriptor opsbus__v1__fail_job_response__descriptor =
   (ProtobufCMessageInit) opsbus__v1__fail_job_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor opsbus__v1__job_service__method_descriptors[7] =
+static const ProtobufCMethodDescriptor opsbus__v1__job_service__method_descriptors[8] =
 {
   { "CreateJob", &opsbus__v1__create_job_request__descriptor, &opsbus__v1__create_job_response__descriptor },
   { "GetJob", &opsbus__v1__get_job_request__descriptor, &opsbus__v1__get_job_response__descriptor },
@@ -2562,13 +2863,15 @@ static const ProtobufCMethodDescriptor opsbus__v1__job_service__method_descripto
   { "ClaimJobs", &opsbus__v1__claim_jobs_request__descriptor, &opsbus__v1__claim_jobs_response__descriptor },
   { "Heartbeat", &opsbus__v1__heartbeat_request__descriptor, &opsbus__v1__heartbeat_response__descriptor },
   { "CompleteJob", &opsbus__v1__complete_job_request__descriptor, &opsbus__v1__complete_job_response__descriptor },
+  { "CompleteJobs", &opsbus__v1__complete_jobs_request__descriptor, &opsbus__v1__complete_jobs_response__descriptor },
   { "FailJob", &opsbus__v1__fail_job_request__descriptor, &opsbus__v1__fail_job_response__descriptor },
 };
 const unsigned opsbus__v1__job_service__method_indices_by_name[] = {
   3,        /* ClaimJobs */
   5,        /* CompleteJob */
+  6,        /* CompleteJobs */
   0,        /* CreateJob */
-  6,        /* FailJob */
+  7,        /* FailJob */
   1,        /* GetJob */
   4,        /* Heartbeat */
   2         /* ListJobs */
@@ -2580,7 +2883,7 @@ const ProtobufCServiceDescriptor opsbus__v1__job_service__descriptor =
   "JobService",
   "Opsbus__V1__JobService",
   "opsbus.v1",
-  7,
+  8,
   opsbus__v1__job_service__method_descriptors,
   opsbus__v1__job_service__method_indices_by_name
 };
@@ -2632,13 +2935,21 @@ void opsbus__v1__job_service__complete_job(ProtobufCService *service,
   assert(service->descriptor == &opsbus__v1__job_service__descriptor);
   service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void opsbus__v1__job_service__complete_jobs(ProtobufCService *service,
+                                            const Opsbus__V1__CompleteJobsRequest *input,
+                                            Opsbus__V1__CompleteJobsResponse_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &opsbus__v1__job_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void opsbus__v1__job_service__fail_job(ProtobufCService *service,
                                        const Opsbus__V1__FailJobRequest *input,
                                        Opsbus__V1__FailJobResponse_Closure closure,
                                        void *closure_data)
 {
   assert(service->descriptor == &opsbus__v1__job_service__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void opsbus__v1__job_service__init (Opsbus__V1__JobService_Service *service,
                                     Opsbus__V1__JobService_ServiceDestroy destroy)

@@ -32,6 +32,9 @@ typedef struct Opsbus__V1__HeartbeatRequest Opsbus__V1__HeartbeatRequest;
 typedef struct Opsbus__V1__HeartbeatResponse Opsbus__V1__HeartbeatResponse;
 typedef struct Opsbus__V1__CompleteJobRequest Opsbus__V1__CompleteJobRequest;
 typedef struct Opsbus__V1__CompleteJobResponse Opsbus__V1__CompleteJobResponse;
+typedef struct Opsbus__V1__CompleteJobsRequest Opsbus__V1__CompleteJobsRequest;
+typedef struct Opsbus__V1__CompleteJobResult Opsbus__V1__CompleteJobResult;
+typedef struct Opsbus__V1__CompleteJobsResponse Opsbus__V1__CompleteJobsResponse;
 typedef struct Opsbus__V1__FailJobRequest Opsbus__V1__FailJobRequest;
 typedef struct Opsbus__V1__FailJobResponse Opsbus__V1__FailJobResponse;
 
@@ -366,6 +369,69 @@ struct  Opsbus__V1__CompleteJobResponse
 #define OPSBUS__V1__COMPLETE_JOB_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opsbus__v1__complete_job_response__descriptor) \
     , NULL }
+
+
+struct  Opsbus__V1__CompleteJobsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * 1..1000 items. A job named twice is completed once, by its first item;
+   * the later ones are refused (VALIDATION_ERROR).
+   */
+  size_t n_completions;
+  Opsbus__V1__CompleteJobRequest **completions;
+};
+#define OPSBUS__V1__COMPLETE_JOBS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&opsbus__v1__complete_jobs_request__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * The outcome of one item of CompleteJobs.
+ */
+struct  Opsbus__V1__CompleteJobResult
+{
+  ProtobufCMessage base;
+  /*
+   * The item's job_id, as given.
+   */
+  char *job_id;
+  /*
+   * The job as the item left it (succeeded, or cancelled when an operator
+   * had asked to cancel it); unset when the item was refused.
+   */
+  Opsbus__V1__Job *job;
+  /*
+   * "" when the item took effect; else the code CompleteJob would have
+   * answered: LEASE_LOST, JOB_NOT_FOUND, VALIDATION_ERROR.
+   */
+  char *error_code;
+  /*
+   * For humans, when refused.
+   */
+  char *message;
+};
+#define OPSBUS__V1__COMPLETE_JOB_RESULT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&opsbus__v1__complete_job_result__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Opsbus__V1__CompleteJobsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * One per item, in the request's order.
+   */
+  size_t n_results;
+  Opsbus__V1__CompleteJobResult **results;
+  /*
+   * How many items took effect.
+   */
+  int32_t completed;
+};
+#define OPSBUS__V1__COMPLETE_JOBS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&opsbus__v1__complete_jobs_response__descriptor) \
+    , 0,NULL, 0 }
 
 
 struct  Opsbus__V1__FailJobRequest
@@ -712,6 +778,63 @@ Opsbus__V1__CompleteJobResponse *
 void   opsbus__v1__complete_job_response__free_unpacked
                      (Opsbus__V1__CompleteJobResponse *message,
                       ProtobufCAllocator *allocator);
+/* Opsbus__V1__CompleteJobsRequest methods */
+void   opsbus__v1__complete_jobs_request__init
+                     (Opsbus__V1__CompleteJobsRequest         *message);
+size_t opsbus__v1__complete_jobs_request__get_packed_size
+                     (const Opsbus__V1__CompleteJobsRequest   *message);
+size_t opsbus__v1__complete_jobs_request__pack
+                     (const Opsbus__V1__CompleteJobsRequest   *message,
+                      uint8_t             *out);
+size_t opsbus__v1__complete_jobs_request__pack_to_buffer
+                     (const Opsbus__V1__CompleteJobsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Opsbus__V1__CompleteJobsRequest *
+       opsbus__v1__complete_jobs_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   opsbus__v1__complete_jobs_request__free_unpacked
+                     (Opsbus__V1__CompleteJobsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Opsbus__V1__CompleteJobResult methods */
+void   opsbus__v1__complete_job_result__init
+                     (Opsbus__V1__CompleteJobResult         *message);
+size_t opsbus__v1__complete_job_result__get_packed_size
+                     (const Opsbus__V1__CompleteJobResult   *message);
+size_t opsbus__v1__complete_job_result__pack
+                     (const Opsbus__V1__CompleteJobResult   *message,
+                      uint8_t             *out);
+size_t opsbus__v1__complete_job_result__pack_to_buffer
+                     (const Opsbus__V1__CompleteJobResult   *message,
+                      ProtobufCBuffer     *buffer);
+Opsbus__V1__CompleteJobResult *
+       opsbus__v1__complete_job_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   opsbus__v1__complete_job_result__free_unpacked
+                     (Opsbus__V1__CompleteJobResult *message,
+                      ProtobufCAllocator *allocator);
+/* Opsbus__V1__CompleteJobsResponse methods */
+void   opsbus__v1__complete_jobs_response__init
+                     (Opsbus__V1__CompleteJobsResponse         *message);
+size_t opsbus__v1__complete_jobs_response__get_packed_size
+                     (const Opsbus__V1__CompleteJobsResponse   *message);
+size_t opsbus__v1__complete_jobs_response__pack
+                     (const Opsbus__V1__CompleteJobsResponse   *message,
+                      uint8_t             *out);
+size_t opsbus__v1__complete_jobs_response__pack_to_buffer
+                     (const Opsbus__V1__CompleteJobsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Opsbus__V1__CompleteJobsResponse *
+       opsbus__v1__complete_jobs_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   opsbus__v1__complete_jobs_response__free_unpacked
+                     (Opsbus__V1__CompleteJobsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Opsbus__V1__FailJobRequest methods */
 void   opsbus__v1__fail_job_request__init
                      (Opsbus__V1__FailJobRequest         *message);
@@ -800,6 +923,15 @@ typedef void (*Opsbus__V1__CompleteJobRequest_Closure)
 typedef void (*Opsbus__V1__CompleteJobResponse_Closure)
                  (const Opsbus__V1__CompleteJobResponse *message,
                   void *closure_data);
+typedef void (*Opsbus__V1__CompleteJobsRequest_Closure)
+                 (const Opsbus__V1__CompleteJobsRequest *message,
+                  void *closure_data);
+typedef void (*Opsbus__V1__CompleteJobResult_Closure)
+                 (const Opsbus__V1__CompleteJobResult *message,
+                  void *closure_data);
+typedef void (*Opsbus__V1__CompleteJobsResponse_Closure)
+                 (const Opsbus__V1__CompleteJobsResponse *message,
+                  void *closure_data);
 typedef void (*Opsbus__V1__FailJobRequest_Closure)
                  (const Opsbus__V1__FailJobRequest *message,
                   void *closure_data);
@@ -837,6 +969,10 @@ struct Opsbus__V1__JobService_Service
                        const Opsbus__V1__CompleteJobRequest *input,
                        Opsbus__V1__CompleteJobResponse_Closure closure,
                        void *closure_data);
+  void (*complete_jobs)(Opsbus__V1__JobService_Service *service,
+                        const Opsbus__V1__CompleteJobsRequest *input,
+                        Opsbus__V1__CompleteJobsResponse_Closure closure,
+                        void *closure_data);
   void (*fail_job)(Opsbus__V1__JobService_Service *service,
                    const Opsbus__V1__FailJobRequest *input,
                    Opsbus__V1__FailJobResponse_Closure closure,
@@ -855,6 +991,7 @@ void opsbus__v1__job_service__init (Opsbus__V1__JobService_Service *service,
       function_prefix__ ## claim_jobs,\
       function_prefix__ ## heartbeat,\
       function_prefix__ ## complete_job,\
+      function_prefix__ ## complete_jobs,\
       function_prefix__ ## fail_job  }
 void opsbus__v1__job_service__create_job(ProtobufCService *service,
                                          const Opsbus__V1__CreateJobRequest *input,
@@ -880,6 +1017,10 @@ void opsbus__v1__job_service__complete_job(ProtobufCService *service,
                                            const Opsbus__V1__CompleteJobRequest *input,
                                            Opsbus__V1__CompleteJobResponse_Closure closure,
                                            void *closure_data);
+void opsbus__v1__job_service__complete_jobs(ProtobufCService *service,
+                                            const Opsbus__V1__CompleteJobsRequest *input,
+                                            Opsbus__V1__CompleteJobsResponse_Closure closure,
+                                            void *closure_data);
 void opsbus__v1__job_service__fail_job(ProtobufCService *service,
                                        const Opsbus__V1__FailJobRequest *input,
                                        Opsbus__V1__FailJobResponse_Closure closure,
@@ -903,6 +1044,9 @@ extern const ProtobufCMessageDescriptor opsbus__v1__heartbeat_request__descripto
 extern const ProtobufCMessageDescriptor opsbus__v1__heartbeat_response__descriptor;
 extern const ProtobufCMessageDescriptor opsbus__v1__complete_job_request__descriptor;
 extern const ProtobufCMessageDescriptor opsbus__v1__complete_job_response__descriptor;
+extern const ProtobufCMessageDescriptor opsbus__v1__complete_jobs_request__descriptor;
+extern const ProtobufCMessageDescriptor opsbus__v1__complete_job_result__descriptor;
+extern const ProtobufCMessageDescriptor opsbus__v1__complete_jobs_response__descriptor;
 extern const ProtobufCMessageDescriptor opsbus__v1__fail_job_request__descriptor;
 extern const ProtobufCMessageDescriptor opsbus__v1__fail_job_response__descriptor;
 extern const ProtobufCServiceDescriptor opsbus__v1__job_service__descriptor;
