@@ -401,7 +401,10 @@ main(int argc, char **argv)
 	if (rpc_methods_bind(service_descriptors, service_descriptors_count,
 	        service_methods, service_methods_count, &methods, err,
 	        sizeof(err))
-	    != 0) {
+	        != 0
+	    || rpc_methods_bind_batches(methods, service_batches,
+	           service_batches_count, err, sizeof(err))
+	        != 0) {
 		fprintf(stderr, "opsbusd: method table: %s\n", err);
 		goto out;
 	}

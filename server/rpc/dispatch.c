@@ -17,6 +17,7 @@
 #include "log.h"
 #include "opsbus/v1/rpc.pb-c.h"
 #include "store/db.h"
+#include "store/pgarray.h"
 #include "wirecheck.h"
 
 /* How often a call that lost a serialization race is run again. */
@@ -24,9 +25,13 @@
 
 static const struct db_stmt stmt_reply_get = {"dispatch_reply_get",
     "SELECT response FROM request_replies WHERE request_id = $1"};
+static const struct db_stmt stmt_replies_put = {"dispatch_replies_put",
+    "INSERT INTO request_replies (request_id, method, response) "
+    "SELECT k, $2, decode(h, 'hex') FROM unnest($1::text[], $3::text[]) "
+    "AS u(k, h)"};
 static const struct db_stmt stmt_reply_put = {"dispatch_reply_put",
     "INSERT INTO request_replies (request_id, method, response) "
-    "VALUES ($1, $2, decode($3, 'hex')) ON CONFLICT DO NOTHING"};
+    "VALUES ($1, $2, decode($3, 'hex'))"};
 
 /* The state of one dispatch, so the steps below stay small. */
 struct dispatch {
@@ -303,30 +308,51 @@ pack_ok(struct dispatch *x, const ProtobufCMessage *out)
 	return (x->body != NULL ? OPSBUS_E_OK : OPSBUS_E_INTERNAL);
 }
 
+/* The hex of x->body, for the bytea of a stored reply. */
+static const char *
+body_hex(struct dispatch *x)
+{
+	return (to_hex(x->a, x->body, x->body_len));
+}
+
 /*
- * Stores x->body as the reply to x->reply_key, in the call's transaction.
- * Sets *raced when another run of the same request stored first.
+ * Stores x->body as the reply to x->reply_key and commits, in one round
+ * trip. Sets *raced when another run of the same request stored first (the
+ * insert then fails and the transaction is rolled back).
  */
 static opsbus_err
-put_reply(struct dispatch *x, bool *raced)
+put_reply_commit(struct dispatch *x, bool *raced)
 {
-	struct db_rows *rows;
-	const char     *p[3];
-	opsbus_err      err;
+	const char    *p[3];
+	struct db_call c = {&stmt_reply_put, 3, p, NULL};
+	opsbus_err     err;
 
 	p[0] = x->reply_key;
 	p[1] = x->method->name;
-	p[2] = to_hex(x->a, x->body, x->body_len);
-	if (p[2] == NULL) {
+	if ((p[2] = body_hex(x)) == NULL) {
 		return (OPSBUS_E_INTERNAL);
 	}
-	if ((err = db_exec(x->db, &stmt_reply_put, 3, p, &rows))
-	    != OPSBUS_E_OK) {
-		return (err);
+	err = db_exec_many(x->db, &c, 1, true);
+	if (err != OPSBUS_E_OK) {
+		*raced = db_unique_violation(x->db);
+		db_rollback(x->db);
 	}
-	*raced = db_rows_affected(rows) == 0;
-	db_rows_free(rows);
-	return (OPSBUS_E_OK);
+	return (err);
+}
+
+/* The call as its handler sees it. */
+static void
+call_setup(struct dispatch *x, struct rpc_call *call)
+{
+	memset(call, 0, sizeof(*call));
+	call->db = x->db;
+	call->arena = x->a;
+	call->who = &x->who;
+	call->cfg = x->d->cfg;
+	call->method = x->method->name;
+	call->correlation_id = x->correlation_id;
+	call->timeout_ms = x->timeout_ms;
+	call->operator_identity = x->operator_identity;
 }
 
 /*
@@ -351,15 +377,7 @@ run_handler(struct dispatch *x, const ProtobufCMessage *in)
 			return (fail(x, OPSBUS_E_INTERNAL, "out of memory"));
 		}
 		od->message_init(out);
-		memset(&call, 0, sizeof(call));
-		call.db = x->db;
-		call.arena = x->a;
-		call.who = &x->who;
-		call.cfg = x->d->cfg;
-		call.method = x->method->name;
-		call.correlation_id = x->correlation_id;
-		call.timeout_ms = x->timeout_ms;
-		call.operator_identity = x->operator_identity;
+		call_setup(x, &call);
 
 		if (tx
 		    && (err = db_begin(x->db, x->timeout_ms)) != OPSBUS_E_OK) {
@@ -373,19 +391,20 @@ run_handler(struct dispatch *x, const ProtobufCMessage *in)
 		if (err == OPSBUS_E_OK) {
 			err = pack_ok(x, out);
 		}
-		if (err == OPSBUS_E_OK && tx && x->reply_key != NULL) {
-			err = put_reply(x, &raced);
-		}
-		if (raced) {
-			/* A resend ran beside us and answered first: answer
-			 * what it answered, and undo our run. */
-			db_rollback(x->db);
-			if (stored_reply(x)) {
-				return (OPSBUS_E_OK);
-			}
-			err = OPSBUS_E_CONFLICT;
-		} else if (!tx) {
+		if (!tx) {
 			/* The handler used the connection on its own. */
+		} else if (err == OPSBUS_E_OK && x->reply_key != NULL) {
+			err = put_reply_commit(x, &raced);
+			if (raced) {
+				/* A resend ran beside us and answered first:
+				 * ours is undone; answer what it answered. */
+				if (stored_reply(x)) {
+					return (OPSBUS_E_OK);
+				}
+				err = OPSBUS_E_CONFLICT;
+			} else if (err != OPSBUS_E_OK) {
+				call.message = NULL;
+			}
 		} else if (err == OPSBUS_E_OK || call.commit_on_error) {
 			opsbus_err cerr = db_commit(x->db);
 			if (err == OPSBUS_E_OK && cerr != OPSBUS_E_OK) {
@@ -407,6 +426,144 @@ run_handler(struct dispatch *x, const ProtobufCMessage *in)
 		                         : opsbus_err_text(err)));
 	}
 	return (OPSBUS_E_OK);
+}
+
+/* A call in a group (group commit), and what the group made of it. */
+struct group_member {
+	struct group_node node; /* first: nodes are members */
+	struct dispatch  *x;
+	struct rpc_call   call;
+	struct batch_item item;
+	/* The group answered the call: x->body or x->err holds it. */
+	bool answered;
+};
+
+/*
+ * Stores the replies of the served members that carry a request id, and
+ * commits, in one round trip. Returns the error and whether it came from
+ * COMMIT itself (when the outcome is unknown) rather than before it.
+ */
+static opsbus_err
+group_commit(
+    struct dispatch *lx, struct group_member *const *m, int n, bool *at_commit)
+{
+	struct pg_array keys, bodies;
+	const char     *p[3];
+	struct db_call  c = {&stmt_replies_put, 3, p, NULL};
+	opsbus_err      err;
+
+	pg_array_init(&keys, lx->a);
+	pg_array_init(&bodies, lx->a);
+	for (int i = 0; i < n; i++) {
+		if (m[i]->item.done && m[i]->x->reply_key != NULL) {
+			pg_array_add(&keys, m[i]->x->reply_key);
+			pg_array_add(&bodies, body_hex(m[i]->x));
+		}
+	}
+	*at_commit = false;
+	if (keys.n == 0) {
+		err = db_commit(lx->db);
+		*at_commit = err != OPSBUS_E_OK;
+		return (err);
+	}
+	p[0] = pg_array_text(&keys);
+	p[1] = lx->method->name;
+	p[2] = pg_array_text(&bodies);
+	if (p[0] == NULL || p[2] == NULL) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	err = db_exec_many(lx->db, &c, 1, true);
+	/* Still in the transaction: the insert failed and COMMIT did not
+	 * run (a resend stored first, say). */
+	*at_commit = err != OPSBUS_E_OK && !db_in_tx(lx->db);
+	return (err);
+}
+
+void
+rpc_dispatch_group_run(void *leader, struct group_node **nodes, int n)
+{
+	struct dispatch            *lx = leader;
+	const struct service_batch *b = lx->method->batch;
+	struct group_member        *m[GROUP_BATCH_LIMIT];
+	struct batch_item          *items[GROUP_BATCH_LIMIT];
+	uint32_t                    timeout = lx->timeout_ms;
+	opsbus_err                  err;
+	bool                        at_commit = false;
+
+	for (int i = 0; i < n && i < GROUP_BATCH_LIMIT; i++) {
+		m[i] = (struct group_member *) (void *) nodes[i];
+		items[i] = &m[i]->item;
+		if (m[i]->x->timeout_ms < timeout) {
+			timeout = m[i]->x->timeout_ms;
+		}
+	}
+	if ((err = db_begin(lx->db, timeout)) == OPSBUS_E_OK) {
+		err = b->run(lx->db, lx->a, items, n);
+	}
+	for (int i = 0; err == OPSBUS_E_OK && i < n; i++) {
+		if (m[i]->item.done) {
+			err = pack_ok(m[i]->x, m[i]->item.out);
+		}
+	}
+	if (err == OPSBUS_E_OK) {
+		err = group_commit(lx, m, n, &at_commit);
+	}
+	for (int i = 0; i < n; i++) {
+		struct dispatch *x = m[i]->x;
+
+		if (err == OPSBUS_E_OK) {
+			m[i]->answered = m[i]->item.done;
+		} else if (at_commit && m[i]->item.done) {
+			/* It may have landed: answer as a lone call whose
+			 * COMMIT failed does, never run it again. */
+			x->body = NULL;
+			(void) fail(x, err, "%s", opsbus_err_text(err));
+			m[i]->answered = true;
+		} else {
+			/* Rolled back: the call runs alone. */
+			x->body = NULL;
+			m[i]->item.done = false;
+		}
+	}
+	if (err != OPSBUS_E_OK) {
+		db_rollback(lx->db);
+	}
+}
+
+/*
+ * Serves a call of a method with a service_batch: prepared here, run in a
+ * group with the calls that arrive together, or alone when the group could
+ * not serve it.
+ */
+static opsbus_err
+run_grouped(struct dispatch *x, const ProtobufCMessage *in)
+{
+	const struct service_batch       *b = x->method->batch;
+	const ProtobufCMessageDescriptor *od = x->method->desc->output;
+	struct group_member               m;
+	opsbus_err                        err;
+
+	memset(&m, 0, sizeof(m));
+	call_setup(x, &m.call);
+	if ((err = b->prepare(&m.call, in, &m.item.plan)) != OPSBUS_E_OK) {
+		return (fail(x, err, "%s",
+		    m.call.message != NULL ? m.call.message
+		                           : opsbus_err_text(err)));
+	}
+	if ((m.item.out = arena_alloc(x->a, od->sizeof_message)) == NULL) {
+		return (fail(x, OPSBUS_E_INTERNAL, "out of memory"));
+	}
+	od->message_init(m.item.out);
+	m.item.call = &m.call;
+	m.item.in = in;
+	m.item.reply_key = x->reply_key;
+	m.x = x;
+	m.node.weight = x->req->body.len;
+	group_join(x->method->group, &m.node, x);
+	if (m.answered) {
+		return (x->err);
+	}
+	return (run_handler(x, in));
 }
 
 static void
@@ -466,7 +623,11 @@ rpc_dispatch(const struct rpc_dispatcher *d, struct db *db, struct arena *a,
 			x.reply_key = arena_printf(
 			    a, "%s:%.128s", x.who.identity, x.req->request_id);
 		}
-		(void) run_handler(&x, in);
+		if (x.method->group != NULL) {
+			(void) run_grouped(&x, in);
+		} else {
+			(void) run_handler(&x, in);
+		}
 	}
 	if (x.correlation_id == NULL) {
 		x.correlation_id = new_uuid(a);

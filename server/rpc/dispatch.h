@@ -51,4 +51,16 @@ struct rpc_reply {
 void rpc_dispatch(const struct rpc_dispatcher *d, struct db *db,
     struct arena *a, const uint8_t *buf, size_t len, struct rpc_reply *reply);
 
+/*
+ * Group commit of methods with a service_batch: at most RPC_GROUP_LEADERS
+ * groups of one method run at once, each of up to the method's max_items
+ * calls and RPC_GROUP_MAX_BYTES of requests.
+ */
+#define RPC_GROUP_LEADERS   2
+#define RPC_GROUP_MAX_BYTES (8u * 1024 * 1024)
+
+/* The run function of every group: the calls of a group (their dispatch
+ * states) in one transaction on the leader's connection. */
+void rpc_dispatch_group_run(void *leader, struct group_node **nodes, int n);
+
 #endif

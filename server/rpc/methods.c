@@ -4,6 +4,8 @@
  */
 #include "rpc/methods.h"
 
+#include "rpc/dispatch.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@ rpc_methods_free(struct rpc_methods *m)
 	}
 	for (size_t i = 0; i < m->n; i++) {
 		free(m->v[i].name);
+		group_free(m->v[i].group);
 	}
 	free(m->v);
 	free(m);
@@ -97,6 +100,33 @@ rpc_methods_bind(const ProtobufCServiceDescriptor *const *svcs, size_t n_svc,
 		}
 	}
 	*out = m;
+	return (0);
+}
+
+int
+rpc_methods_bind_batches(struct rpc_methods *m,
+    const struct service_batch_row *rows, size_t n, char *err, size_t err_len)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct rpc_method *rm
+		    = (struct rpc_method *) (uintptr_t) rpc_methods_find(
+		        m, rows[i].name);
+
+		if (rm == NULL) {
+			snprintf(err, err_len,
+			    "group commit for %s, which is no method",
+			    rows[i].name);
+			return (-1);
+		}
+		rm->batch = rows[i].batch;
+		rm->group
+		    = group_new(rm->batch->max_items, RPC_GROUP_MAX_BYTES,
+		        RPC_GROUP_LEADERS, rpc_dispatch_group_run);
+		if (rm->group == NULL) {
+			snprintf(err, err_len, "out of memory");
+			return (-1);
+		}
+	}
 	return (0);
 }
 

@@ -18,6 +18,9 @@ HANDLER(health_check);
 
 /* job.c */
 HANDLER(job_create);
+/* CreateJob's group commit: the calls that arrive together, in one
+ * transaction. */
+extern const struct service_batch job_create_batch;
 HANDLER(job_get);
 HANDLER(job_list);
 

@@ -15,6 +15,7 @@
 #include "services/lookup.h"
 #include "services/validate.h"
 #include "store/db.h"
+#include "store/pgarray.h"
 
 /* The largest payload a job may carry. */
 #define JOB_MAX_PAYLOAD (1024 * 1024)
@@ -40,6 +41,41 @@ static const struct db_stmt stmt_create = {"job_create",
     "FROM j WHERE $13 IS NOT NULL AND idempotency_keys.tenant = j.tenant "
     "AND idempotency_keys.scope = 'job:' || j.queue AND "
     "idempotency_keys.key = $13) "
+    "SELECT " JOB_COLUMNS " FROM j"};
+
+/*
+ * CreateJob for a group of calls, one row per element of the arrays. The
+ * keys are taken in a fixed order so that two groups never deadlock.
+ */
+static const struct db_stmt stmt_create_many = {"job_create_many",
+    "WITH r AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], "
+    "$4::text[], $5::text[], $6::text[], $7::jsonb[], $8::int[], "
+    "$9::int[], $10::timestamptz[], $11::text[], $12::uuid[], $13::text[], "
+    "$14::text[], $15::text[], $16::text[], $17::text[]) AS r(id, tenant, "
+    "queue, target, kind, subject, payload, max_attempts, priority, "
+    "run_at, correlation_id, event_id, idem_key, actor, hash, raw, "
+    "reply_key) WHERE r.reply_key IS NULL OR NOT EXISTS (SELECT 1 FROM "
+    "request_replies p WHERE p.request_id = r.reply_key)), "
+    "k AS (INSERT INTO idempotency_keys (tenant, scope, key, request_hash, "
+    "result_id, first_request, last_request) SELECT r.tenant, 'job:' || "
+    "r.queue, r.idem_key, decode(r.hash, 'hex'), r.id, r.raw, r.raw "
+    "FROM r WHERE r.idem_key IS NOT NULL ORDER BY 1, 2, 3 "
+    "ON CONFLICT DO NOTHING RETURNING result_id), "
+    "j AS (INSERT INTO jobs (id, tenant, queue, target, kind, subject, "
+    "payload, idempotency_key, status, max_attempts, priority, run_at, "
+    "correlation_id) SELECT r.id, r.tenant, r.queue, r.target, r.kind, "
+    "r.subject, r.payload, r.idem_key, 'queued', coalesce(nullif("
+    "r.max_attempts, 0), (SELECT q.max_attempts FROM queues q WHERE "
+    "q.name = r.queue), 5), r.priority, coalesce(r.run_at, now()), "
+    "r.correlation_id FROM r WHERE r.idem_key IS NULL OR r.id IN "
+    "(SELECT result_id FROM k) RETURNING *), "
+    "e AS (INSERT INTO events (event_id, event_type, topic, job_id, queue, "
+    "tenant, actor, correlation_id, payload) SELECT r.event_id, 'created', "
+    "'job.created.' || j.queue, j.id, j.queue, j.tenant, r.actor, "
+    "j.correlation_id, jsonb_build_object('status', 'queued', 'target', "
+    "j.target, 'kind', j.kind, 'subject', j.subject, 'max_attempts', "
+    "j.max_attempts, 'priority', j.priority, 'run_at', j.run_at) "
+    "FROM j JOIN r ON r.id = j.id) "
     "SELECT " JOB_COLUMNS " FROM j"};
 
 static const struct db_stmt stmt_key_claim = {"job_key_claim",
@@ -240,6 +276,58 @@ claim_key(struct rpc_call *call, const char *tenant,
 	    in->idempotency_key));
 }
 
+/* A checked CreateJob request in the text forms the statements take. */
+struct create_plan {
+	const Opsbus__V1__CreateJobRequest *in;
+	const char                         *tenant;
+	char                               *payload;
+	char                                max_attempts[16];
+	char                                priority[16];
+	/* With an idempotency key: the request's digest and its JSON. */
+	char  hash[65];
+	char *raw;
+	char *id;
+	char *event_id;
+};
+
+static opsbus_err
+create_plan(struct rpc_call *call, const Opsbus__V1__CreateJobRequest *in,
+    struct create_plan *plan)
+{
+	opsbus_err err;
+
+	memset(plan, 0, sizeof(*plan));
+	plan->in = in;
+	if ((err = create_validate(call, in, &plan->payload)) != OPSBUS_E_OK
+	    || (err = call_tenant(call, in->tenant, &plan->tenant))
+	        != OPSBUS_E_OK) {
+		return (err);
+	}
+	snprintf(plan->max_attempts, sizeof(plan->max_attempts), "%d",
+	    in->max_attempts);
+	snprintf(plan->priority, sizeof(plan->priority), "%d", in->priority);
+	if (in->idempotency_key[0] != '\0') {
+		const char *fields[] = {plan->tenant, in->queue, in->target,
+		    in->kind, in->subject, plan->payload, plan->max_attempts,
+		    plan->priority, in->run_at};
+
+		idempotency_hash(
+		    fields, sizeof(fields) / sizeof(fields[0]), plan->hash);
+		plan->raw = call_printf(call,
+		    "{\"queue\":\"%s\",\"target\":\"%s\",\"kind\":\"%s\","
+		    "\"max_attempts\":%s,\"priority\":%s,\"payload\":%s}",
+		    in->queue, in->target, in->kind, plan->max_attempts,
+		    plan->priority, plan->payload);
+	}
+	plan->id = new_uuid_text(call);
+	plan->event_id = new_uuid_text(call);
+	if (plan->id == NULL || plan->event_id == NULL
+	    || (in->idempotency_key[0] != '\0' && plan->raw == NULL)) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	return (OPSBUS_E_OK);
+}
+
 opsbus_err
 job_create(
     struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
@@ -248,51 +336,34 @@ job_create(
 	    = (const Opsbus__V1__CreateJobRequest *) inm;
 	Opsbus__V1__CreateJobResponse *out
 	    = (Opsbus__V1__CreateJobResponse *) outm;
-	const char     *tenant;
-	char           *payload;
-	char            hash[65];
-	char            max_attempts[16], priority[16];
-	const char     *p[14];
-	struct db_rows *rows;
-	opsbus_err      err;
+	struct create_plan plan;
+	const char        *p[14];
+	struct db_rows    *rows;
+	opsbus_err         err;
 
-	if ((err = create_validate(call, in, &payload)) != OPSBUS_E_OK
-	    || (err = call_tenant(call, in->tenant, &tenant)) != OPSBUS_E_OK) {
+	if ((err = create_plan(call, in, &plan)) != OPSBUS_E_OK) {
 		return (err);
 	}
-	snprintf(max_attempts, sizeof(max_attempts), "%d", in->max_attempts);
-	snprintf(priority, sizeof(priority), "%d", in->priority);
 	if (in->idempotency_key[0] != '\0') {
-		const char *fields[]
-		    = {tenant, in->queue, in->target, in->kind, in->subject,
-		        payload, max_attempts, priority, in->run_at};
-		char *raw;
-
-		idempotency_hash(
-		    fields, sizeof(fields) / sizeof(fields[0]), hash);
-		raw = call_printf(call,
-		    "{\"queue\":\"%s\",\"target\":\"%s\",\"kind\":\"%s\","
-		    "\"max_attempts\":%s,\"priority\":%s,\"payload\":%s}",
-		    in->queue, in->target, in->kind, max_attempts, priority,
-		    payload);
-		err = claim_key(call, tenant, in, hash, raw, &out->job);
+		err = claim_key(
+		    call, plan.tenant, in, plan.hash, plan.raw, &out->job);
 		if (err != OPSBUS_E_OK || out->job != NULL) {
 			out->created = false;
 			return (err);
 		}
 	}
-	p[0] = new_uuid_text(call);
-	p[1] = tenant;
+	p[0] = plan.id;
+	p[1] = plan.tenant;
 	p[2] = in->queue;
 	p[3] = in->target;
 	p[4] = in->kind;
 	p[5] = in->subject;
-	p[6] = payload;
-	p[7] = max_attempts;
-	p[8] = priority;
+	p[6] = plan.payload;
+	p[7] = plan.max_attempts;
+	p[8] = plan.priority;
 	p[9] = in->run_at[0] != '\0' ? in->run_at : NULL;
 	p[10] = call->correlation_id;
-	p[11] = new_uuid_text(call);
+	p[11] = plan.event_id;
 	p[12] = in->idempotency_key[0] != '\0' ? in->idempotency_key : NULL;
 	p[13] = call->who->identity;
 	if ((err = db_exec(call->db, &stmt_create, 14, p, &rows))
@@ -309,6 +380,125 @@ job_create(
 	out->created = true;
 	return (OPSBUS_E_OK);
 }
+
+/* CreateJob in a group: prepare, in the caller's thread. */
+static opsbus_err
+create_prepare(struct rpc_call *call, const ProtobufCMessage *in, void **plan)
+{
+	struct create_plan *cp = arena_alloc(call->arena, sizeof(*cp));
+
+	if (cp == NULL) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	*plan = cp;
+	return (
+	    create_plan(call, (const Opsbus__V1__CreateJobRequest *) in, cp));
+}
+
+/* The columns of stmt_create_many, one array parameter each. */
+enum create_col {
+	CC_ID,
+	CC_TENANT,
+	CC_QUEUE,
+	CC_TARGET,
+	CC_KIND,
+	CC_SUBJECT,
+	CC_PAYLOAD,
+	CC_MAX_ATTEMPTS,
+	CC_PRIORITY,
+	CC_RUN_AT,
+	CC_CORRELATION_ID,
+	CC_EVENT_ID,
+	CC_IDEM_KEY,
+	CC_ACTOR,
+	CC_HASH,
+	CC_RAW,
+	CC_REPLY_KEY,
+	CC_COUNT
+};
+
+/* Fills one row of the column arrays from a plan. */
+static void
+create_columns_add(struct pg_array *col, const struct batch_item *item)
+{
+	const struct create_plan           *cp = item->plan;
+	const Opsbus__V1__CreateJobRequest *in = cp->in;
+	const bool keyed = in->idempotency_key[0] != '\0';
+
+	pg_array_add(&col[CC_ID], cp->id);
+	pg_array_add(&col[CC_TENANT], cp->tenant);
+	pg_array_add(&col[CC_QUEUE], in->queue);
+	pg_array_add(&col[CC_TARGET], in->target);
+	pg_array_add(&col[CC_KIND], in->kind);
+	pg_array_add(&col[CC_SUBJECT], in->subject);
+	pg_array_add(&col[CC_PAYLOAD], cp->payload);
+	pg_array_add(&col[CC_MAX_ATTEMPTS], cp->max_attempts);
+	pg_array_add(&col[CC_PRIORITY], cp->priority);
+	pg_array_add(
+	    &col[CC_RUN_AT], in->run_at[0] != '\0' ? in->run_at : NULL);
+	pg_array_add(&col[CC_CORRELATION_ID], item->call->correlation_id);
+	pg_array_add(&col[CC_EVENT_ID], cp->event_id);
+	pg_array_add(&col[CC_IDEM_KEY], keyed ? in->idempotency_key : NULL);
+	pg_array_add(&col[CC_ACTOR], item->call->who->identity);
+	pg_array_add(&col[CC_HASH], keyed ? cp->hash : NULL);
+	pg_array_add(&col[CC_RAW], keyed ? cp->raw : NULL);
+	pg_array_add(&col[CC_REPLY_KEY], item->reply_key);
+}
+
+/*
+ * CreateJob in a group: every job of the group, its event and its key in
+ * one statement. A call whose idempotency key is already taken (by an
+ * earlier request or by a neighbour in the group), or whose request id
+ * already has a stored reply, makes no row here and runs alone afterwards,
+ * where the usual answers (the existing job, a conflict, the stored reply)
+ * are given.
+ */
+static opsbus_err
+create_run(struct db *db, struct arena *scratch,
+    struct batch_item *const *items, int n)
+{
+	struct pg_array col[CC_COUNT];
+	const char     *p[CC_COUNT];
+	struct db_rows *rows;
+	opsbus_err      err;
+
+	for (int c = 0; c < CC_COUNT; c++) {
+		pg_array_init(&col[c], scratch);
+	}
+	for (int i = 0; i < n; i++) {
+		create_columns_add(col, items[i]);
+	}
+	for (int c = 0; c < CC_COUNT; c++) {
+		if ((p[c] = pg_array_text(&col[c])) == NULL) {
+			return (OPSBUS_E_INTERNAL);
+		}
+	}
+	if ((err = db_exec(db, &stmt_create_many, CC_COUNT, p, &rows))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	for (int r = 0; r < db_rows_count(rows); r++) {
+		const char *id = db_rows_get(rows, r, 0);
+
+		for (int i = 0; i < n; i++) {
+			const struct create_plan      *cp = items[i]->plan;
+			Opsbus__V1__CreateJobResponse *out
+			    = (Opsbus__V1__CreateJobResponse *) items[i]->out;
+
+			if (items[i]->done || strcmp(cp->id, id) != 0) {
+				continue;
+			}
+			out->job = job_from_row(items[i]->call, rows, r, 0);
+			out->created = true;
+			items[i]->done = out->job != NULL;
+			break;
+		}
+	}
+	db_rows_free(rows);
+	return (OPSBUS_E_OK);
+}
+
+const struct service_batch job_create_batch = {create_prepare, create_run, 64};
 
 opsbus_err
 job_get(

@@ -99,6 +99,13 @@ const struct service_method service_methods[] = {
 const size_t service_methods_count
     = sizeof(service_methods) / sizeof(service_methods[0]);
 
+const struct service_batch_row service_batches[] = {
+    {M("JobService", "CreateJob"), &job_create_batch},
+};
+
+const size_t service_batches_count
+    = sizeof(service_batches) / sizeof(service_batches[0]);
+
 const ProtobufCServiceDescriptor *const service_descriptors[] = {
     &opsbus__v1__health_service__descriptor,
     &opsbus__v1__job_service__descriptor,

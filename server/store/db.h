@@ -47,8 +47,10 @@ opsbus_err db_connect(struct db *db);
 
 /*
  * Starts a transaction; timeout_ms > 0 bounds each of its statements
- * (statement_timeout). Reconnects first if the connection was lost.
- * Returns 0, OPSBUS_E_DATABASE_UNAVAILABLE or OPSBUS_E_INTERNAL.
+ * (statement_timeout; 0: none). Nothing is sent yet: BEGIN, and the timeout
+ * when it differs from the last one set, travel with the transaction's
+ * first statement in one round trip. Returns 0 or
+ * OPSBUS_E_DATABASE_UNAVAILABLE.
  */
 opsbus_err db_begin(struct db *db, uint32_t timeout_ms);
 /* Commits. Returns 0 or the translated error (the transaction is gone). */
@@ -65,6 +67,26 @@ void db_rollback(struct db *db);
  */
 opsbus_err db_exec(struct db *db, const struct db_stmt *stmt, int n,
     const char *const *params, struct db_rows **out);
+
+/* One statement of db_exec_many; out as for db_exec (NULL: no rows). */
+struct db_call {
+	const struct db_stmt *stmt;
+	int                   n;
+	const char *const    *params;
+	struct db_rows      **out;
+};
+
+#define DB_MAX_PIPELINE 8
+
+/*
+ * Runs up to DB_MAX_PIPELINE statements in order in one round trip (a
+ * libpq pipeline), then COMMIT when commit is true. The first failure
+ * stops the rest and is returned as by db_exec; every *out is then NULL
+ * and, unless COMMIT itself failed, the transaction is still open (roll it
+ * back). A unique violation is not logged: callers answer it.
+ */
+opsbus_err db_exec_many(
+    struct db *db, const struct db_call *calls, int n, bool commit);
 
 /*
  * Runs SQL text that takes no parameters (schema work, migrations). Same
