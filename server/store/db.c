@@ -541,6 +541,12 @@ db_exec_many(struct db *db, const struct db_call *calls, int n, bool commit)
 		    && (err = db_connect(db)) != OPSBUS_E_OK) {
 			return (err);
 		}
+		if (with_begin) {
+			/* Connecting forgets the transaction; it has not
+			 * begun on this connection yet. */
+			db->in_tx = true;
+			db->begin_pending = true;
+		}
 		if (n == 1 && !with_begin && !commit) {
 			return (db_exec_one(db, &calls[0]));
 		}

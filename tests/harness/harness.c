@@ -181,7 +181,13 @@ harness_server_start(struct harness_server *s, const char *const *extra)
 		struct timespec ts = {0, 50 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	fprintf(stderr, "harness: opsbusd did not answer in time\n");
+	/* Say why before giving up: the log, and where every thread is. */
+	fprintf(stderr, "harness: opsbusd did not answer in time; log:\n");
+	harness_sh("tail -30 '%s' >&2", s->log);
+	harness_sh("command -v gdb >/dev/null && timeout 60 gdb -batch -p %d "
+	           "-ex 'thread apply all bt' 2>/dev/null | grep -E "
+	           "'^#|^Thread' >&2 || true",
+	    (int) s->pid);
 	harness_server_stop(s, SIGKILL);
 	return (-1);
 }
