@@ -28,6 +28,7 @@
 #include "services/registry.h"
 #include "services/rescuer.h"
 #include "store/db.h"
+#include "store/pool.h"
 #include "store/embedded.h"
 #include "store/migrations.h"
 
@@ -339,6 +340,7 @@ main(int argc, char **argv)
 	struct rescuer          *rescuer = NULL;
 	struct bulk_runner      *bulk = NULL;
 	struct gateway          *gw = NULL;
+	struct db_pool          *pool = NULL;
 	struct service_config    scfg;
 	struct rpc_dispatcher    disp;
 	struct rpc_server_config rcfg;
@@ -408,7 +410,13 @@ main(int argc, char **argv)
 		fprintf(stderr, "opsbusd: method table: %s\n", err);
 		goto out;
 	}
+	/* One connection per worker at most, opened when first needed. */
+	if ((pool = db_pool_new(conninfo, c.workers)) == NULL) {
+		fprintf(stderr, "opsbusd: out of memory\n");
+		goto out;
+	}
 	disp.methods = methods;
+	disp.pool = pool;
 	disp.auth = auth;
 	disp.cfg = &scfg;
 	disp.max_request = c.max_request;
@@ -499,6 +507,7 @@ out:
 	gateway_stop(gw);
 	rpc_server_stop(srv);
 	rpc_methods_free(methods);
+	db_pool_free(pool);
 	auth_free(auth);
 	db_free(db);
 	if (pg != NULL) {

@@ -18,6 +18,7 @@
 #include "opsbus/v1/rpc.pb-c.h"
 #include "store/db.h"
 #include "store/pgarray.h"
+#include "store/pool.h"
 #include "wirecheck.h"
 
 /* How often a call that lost a serialization race is run again. */
@@ -45,11 +46,13 @@ struct dispatch {
 	const char                  *api_key;
 	const char                  *operator_identity;
 	const char                  *reply_key;
-	uint32_t                     timeout_ms;
-	opsbus_err                   err;
-	const char                  *message;
-	uint8_t                     *body;
-	size_t                       body_len;
+	/* x->db was taken from d->pool and goes back at the end. */
+	bool        took_db;
+	uint32_t    timeout_ms;
+	opsbus_err  err;
+	const char *message;
+	uint8_t    *body;
+	size_t      body_len;
 };
 
 static opsbus_err fail(struct dispatch *x, opsbus_err err, const char *fmt,
@@ -65,6 +68,28 @@ fail(struct dispatch *x, opsbus_err err, const char *fmt, ...)
 	va_end(ap);
 	x->err = err;
 	return (err);
+}
+
+/* The call's connection, taken from the pool when first needed. */
+static struct db *
+dispatch_db(struct dispatch *x)
+{
+	if (x->db == NULL && x->d->pool != NULL) {
+		x->db = db_pool_take(x->d->pool);
+		x->took_db = true;
+	}
+	return (x->db);
+}
+
+/* Gives the connection back, so that a waiting call holds none. */
+static void
+dispatch_db_give(struct dispatch *x)
+{
+	if (x->took_db) {
+		db_pool_give(x->d->pool, x->db);
+		x->db = NULL;
+		x->took_db = false;
+	}
 }
 
 static const char *
@@ -173,7 +198,8 @@ authenticate(struct dispatch *x)
 		x->who.anonymous = true;
 		return (OPSBUS_E_OK);
 	}
-	err = auth_resolve(x->d->auth, x->db, x->api_key, &x->who);
+	err = auth_resolve(x->d->auth, dispatch_db(x), x->api_key, &x->who);
+	dispatch_db_give(x);
 	if (err == OPSBUS_E_UNAUTHORIZED) {
 		return (fail(x, err,
 		    x->api_key == NULL ? "an API key is required (x-api-key "
@@ -368,6 +394,7 @@ run_handler(struct dispatch *x, const ProtobufCMessage *in)
 	struct rpc_call              call;
 
 	memset(&call, 0, sizeof(call));
+	(void) dispatch_db(x);
 	for (int attempt = 0; attempt < DISPATCH_CONFLICT_RETRIES; attempt++) {
 		const ProtobufCMessageDescriptor *od = x->method->desc->output;
 		ProtobufCMessage *out = arena_alloc(x->a, od->sizeof_message);
@@ -490,6 +517,7 @@ rpc_dispatch_group_run(void *leader, struct group_node **nodes, int n)
 	opsbus_err                  err;
 	bool                        at_commit = false;
 
+	(void) dispatch_db(lx);
 	for (int i = 0; i < n && i < GROUP_BATCH_LIMIT; i++) {
 		m[i] = (struct group_member *) (void *) nodes[i];
 		items[i] = &m[i]->item;
@@ -528,6 +556,7 @@ rpc_dispatch_group_run(void *leader, struct group_node **nodes, int n)
 	if (err != OPSBUS_E_OK) {
 		db_rollback(lx->db);
 	}
+	dispatch_db_give(lx);
 }
 
 /*
@@ -613,7 +642,7 @@ rpc_dispatch(const struct rpc_dispatcher *d, struct db *db, struct arena *a,
 	memset(&x, 0, sizeof(x));
 	memset(reply, 0, sizeof(*reply));
 	x.d = d;
-	x.db = db;
+	x.db = d->pool != NULL ? NULL : db;
 	x.a = a;
 	if (read_envelope(&x, buf, len) == OPSBUS_E_OK
 	    && authenticate(&x) == OPSBUS_E_OK
@@ -629,6 +658,7 @@ rpc_dispatch(const struct rpc_dispatcher *d, struct db *db, struct arena *a,
 			(void) run_handler(&x, in);
 		}
 	}
+	dispatch_db_give(&x);
 	if (x.correlation_id == NULL) {
 		x.correlation_id = new_uuid(a);
 	}

@@ -19,8 +19,12 @@
 
 struct db;
 
+struct db_pool;
+
 struct rpc_dispatcher {
-	const struct rpc_methods    *methods;
+	const struct rpc_methods *methods;
+	/* The connections calls take while they use the database. */
+	struct db_pool              *pool;
 	struct auth                 *auth;
 	const struct service_config *cfg;
 	/* Largest RpcRequest accepted, in bytes. */
@@ -44,7 +48,8 @@ struct rpc_reply {
 };
 
 /*
- * Serves the request in buf[0..len) on db, allocating in a (which the
+ * Serves the request in buf[0..len) on a connection of d->pool (on db
+ * when the dispatcher has no pool), allocating in a (which the
  * caller resets after sending the reply). Never fails: every problem is an
  * RpcResponse with an error code.
  */
