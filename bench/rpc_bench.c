@@ -1,8 +1,18 @@
 /*
  * Call overhead: HealthService/Check with skip_database (no PostgreSQL on
  * the path) over nng, against its floor: a bare nng REQ/REP echo of the same
- * bytes, served by as many context threads as opsbusd has workers, called by
- * the same client code, in the same run.
+ * bytes, called through the same client (opsbus_call_raw, which opsbus_call
+ * wraps), in the same run.
+ *
+ * The floor is served like opsbusd serves: from its own process (forked
+ * before this one touches nng, so it has its own nng task threads), on the
+ * same transport (ipc://), by as many context threads as opsbusd has
+ * workers. An echo inside the benchmark process would share the clients'
+ * nng threads and make the two sides of the comparison unlike.
+ *
+ * Besides calls/s and latency, each load reports the server's CPU time per
+ * call (opsbusd's, the echo's), which a busy machine disturbs less, and the
+ * end gives opsbusd's resident memory idle, at its peak, and after.
  */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -11,29 +21,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "bench_util.h"
 #include "harness.h"
 #include "opsbus/v1/health.pb-c.h"
 #include "rawcall.h"
 
-#define ECHO_WORKERS 8
-#define MAX_CLIENTS  64
+/* opsbusd's workers (passed to it as --workers) and the echo's threads. */
+#define BENCH_WORKERS     8
+#define BENCH_WORKERS_ARG "8"
+#define MAX_CLIENTS       64
 
 struct echo {
-	nng_socket sock;
-	pthread_t  threads[ECHO_WORKERS];
+	pid_t pid;
+	/* Closing it (or this process dying) ends the echo process. */
+	int life_fd;
 };
 
 static void *
 echo_worker(void *arg)
 {
-	struct echo *e = arg;
-	nng_ctx      ctx;
-	nng_aio     *aio;
+	nng_socket *sock = arg;
+	nng_ctx     ctx;
+	nng_aio    *aio;
 
-	nng_ctx_open(&ctx, e->sock);
-	nng_aio_alloc(&aio, NULL, NULL);
+	if (nng_ctx_open(&ctx, *sock) != 0
+	    || nng_aio_alloc(&aio, NULL, NULL) != 0) {
+		_exit(1);
+	}
 	for (;;) {
 		nng_ctx_recv(ctx, aio);
 		nng_aio_wait(aio);
@@ -51,17 +69,121 @@ echo_worker(void *arg)
 	return (NULL);
 }
 
+/* The echo process: serves until its parent closes the life pipe. */
+static void
+echo_main(const char *url, int ready_fd, int life_fd)
+{
+	nng_socket sock;
+	pthread_t  t[BENCH_WORKERS];
+	char       c = 1;
+
+	if (nng_rep0_open(&sock) != 0 || nng_listen(sock, url, NULL, 0) != 0) {
+		fprintf(stderr, "echo: cannot listen on %s\n", url);
+		_exit(1);
+	}
+	for (int i = 0; i < BENCH_WORKERS; i++) {
+		pthread_create(&t[i], NULL, echo_worker, &sock);
+	}
+	if (write(ready_fd, &c, 1) != 1) {
+		_exit(1);
+	}
+	while (read(life_fd, &c, 1) > 0) { }
+	/* _exit: the parent's atexit handlers (the harness's temporary
+	 * directory) are not ours to run. */
+	_exit(0);
+}
+
+/* Forks the echo process; call before anything in this process uses nng. */
 static void
 echo_start(struct echo *e, const char *url)
 {
-	nng_rep0_open(&e->sock);
-	if (nng_listen(e->sock, url, NULL, 0) != 0) {
-		fprintf(stderr, "echo: cannot listen on %s\n", url);
+	int  ready[2], life[2];
+	char c;
+
+	if (pipe(ready) != 0 || pipe(life) != 0) {
+		perror("pipe");
 		exit(1);
 	}
-	for (int i = 0; i < ECHO_WORKERS; i++) {
-		pthread_create(&e->threads[i], NULL, echo_worker, e);
+	fflush(NULL);
+	if ((e->pid = fork()) < 0) {
+		perror("fork");
+		exit(1);
 	}
+	if (e->pid == 0) {
+		close(ready[0]);
+		close(life[1]);
+		echo_main(url, ready[1], life[0]);
+	}
+	close(ready[1]);
+	close(life[0]);
+	e->life_fd = life[1];
+	if (read(ready[0], &c, 1) != 1) {
+		fprintf(stderr, "echo: the echo process did not start\n");
+		exit(1);
+	}
+	close(ready[0]);
+}
+
+static void
+echo_stop(struct echo *e)
+{
+	close(e->life_fd);
+	waitpid(e->pid, NULL, 0);
+}
+
+/* A /proc/<pid>/status field in KiB (VmRSS, VmHWM), or 0. */
+static long
+proc_kib(pid_t pid, const char *field)
+{
+	char   path[64], line[256];
+	FILE  *f;
+	long   kb = 0;
+	size_t n = strlen(field);
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return (0);
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			kb = atol(line + n + 1);
+			break;
+		}
+	}
+	fclose(f);
+	return (kb);
+}
+
+/* User plus system CPU time of a process so far, in microseconds. */
+static double
+proc_cpu_us(pid_t pid)
+{
+	char               path[64];
+	FILE              *f;
+	unsigned long long ut = 0, st = 0;
+	int                ok;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return (0);
+	}
+	/* Fields 14 and 15; the command name (field 2) has no spaces here. */
+	ok = fscanf(f,
+	    "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	    &ut, &st);
+	fclose(f);
+	if (ok != 2) {
+		return (0);
+	}
+	return ((double) (ut + st) * 1e6 / (double) sysconf(_SC_CLK_TCK));
+}
+
+/* CPU microseconds per call, from a run's CPU time and its calls/s. */
+static double
+per_call(double cpu_us, double calls_per_s)
+{
+	return (
+	    calls_per_s > 0 ? cpu_us / (calls_per_s * bench_seconds()) : 0);
 }
 
 struct clients {
@@ -131,6 +253,8 @@ clients_close(struct clients *cl)
 int
 main(int argc, char **argv)
 {
+	static const char *const extra[]
+	    = {"--workers", BENCH_WORKERS_ARG, NULL};
 	struct harness_server srv;
 	struct echo           e;
 	struct clients        ops, floor;
@@ -139,33 +263,51 @@ main(int argc, char **argv)
 	           .request_id = "0123456789abcdef0123456789abcdef0123"};
 	uint8_t               body[2] = {0x08, 0x01};
 	int                   conc[] = {1, 16, 64};
+	long                  idle_kb;
 
 	bench_init(argc, argv, "call overhead (rpc_bench)");
-	if (harness_server_start(&srv, NULL) != 0) {
-		return (1);
-	}
 	snprintf(echo_url, sizeof(echo_url), "ipc://%s/echo.sock",
 	    harness_tmpdir());
 	echo_start(&e, echo_url);
+	if (harness_server_start(&srv, extra) != 0) {
+		echo_stop(&e);
+		return (1);
+	}
 	clients_open(&ops, srv.url, srv.api_key);
 	clients_open(&floor, echo_url, NULL);
-	/* The floor sends exactly the bytes opsbus's client sends. */
+	/* The floor sends the envelope opsbus's client sends: the method, the
+	 * body, the key and a request id of the same length (all but the
+	 * client's 4-byte deadline field). */
 	rc.body = body;
 	rc.body_len = sizeof(body);
 	rc.api_key = srv.api_key;
 	floor.env_len = rawcall_pack(&rc, &floor.env);
+	/* Idle: started, 64 clients connected, one call answered (the
+	 * harness's readiness check), no load yet. */
+	idle_kb = proc_kib(srv.pid, "VmRSS");
 
 	bench_header();
 	for (size_t i = 0; i < sizeof(conc) / sizeof(conc[0]); i++) {
 		struct bench_samples lo = {0}, lf = {0};
 		char                 name[96];
+		double               c0 = proc_cpu_us(e.pid);
 		double f = bench_run(conc[i], op_echo, &floor, &lf);
+		double c1 = proc_cpu_us(e.pid);
+		double c2 = proc_cpu_us(srv.pid);
 		double o = bench_run(conc[i], op_health, &ops, &lo);
+		double c3 = proc_cpu_us(srv.pid);
 
 		snprintf(name, sizeof(name),
 		    "Health (no db), %d client%s, calls/s", conc[i],
 		    conc[i] > 1 ? "s" : "");
 		bench_row(name, o, f, "calls/s", false);
+		/* Steadier than calls/s on a shared machine: the CPU time the
+		 * server spent per call, against the echo's. */
+		snprintf(name, sizeof(name),
+		    "server CPU per call, %d client%s", conc[i],
+		    conc[i] > 1 ? "s" : "");
+		bench_row(name, per_call(c3 - c2, o), per_call(c1 - c0, f),
+		    "us", true);
 		if (conc[i] == 1) {
 			bench_row("Health (no db), 1 client, p50 latency",
 			    (double) bench_samples_pct(&lo, 50) / 1000.0,
@@ -179,25 +321,18 @@ main(int argc, char **argv)
 		bench_samples_free(&lo);
 		bench_samples_free(&lf);
 	}
-	{
-		char  cmd[256];
-		FILE *p;
-		long  kb = 0;
-		snprintf(cmd, sizeof(cmd), "grep VmRSS /proc/%d/status",
-		    (int) srv.pid);
-		if ((p = popen(cmd, "r")) != NULL) {
-			if (fscanf(p, "VmRSS: %ld", &kb) != 1) {
-				kb = 0;
-			}
-			pclose(p);
-		}
-		bench_note("opsbusd resident memory after the load",
-		    (double) kb / 1024.0, "MiB");
-	}
+	bench_note(
+	    "opsbusd resident memory, idle", (double) idle_kb / 1024.0, "MiB");
+	/* VmHWM is the most the process ever had resident, start-up
+	 * included: at least what the 64-client load took. */
+	bench_note("opsbusd resident memory, peak (VmHWM)",
+	    (double) proc_kib(srv.pid, "VmHWM") / 1024.0, "MiB");
+	bench_note("opsbusd resident memory after the load",
+	    (double) proc_kib(srv.pid, "VmRSS") / 1024.0, "MiB");
 	clients_close(&ops);
 	clients_close(&floor);
 	free(floor.env);
 	harness_server_stop(&srv, SIGTERM);
-	nng_close(e.sock);
+	echo_stop(&e);
 	return (0);
 }
