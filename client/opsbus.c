@@ -11,10 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uuid/uuid.h>
 
 #include "errors.h"
 #include "opsbus/v1/rpc.pb-c.h"
+#include "uuid4.h"
 
 /* protoc-c types strings as char *; literals are const. */
 #define PB_STR(s) ((char *) (uintptr_t) (s))
@@ -204,8 +204,7 @@ opsbus_call(struct opsbus_client *c, const char *method,
 	uint8_t                               *body, *packed;
 	size_t                                 body_len, packed_len, reply_len;
 	void                                  *reply;
-	char                                   request_id[37];
-	uuid_t                                 u;
+	char                                   request_id[UUID4_TEXT_LEN];
 	int                                    rv;
 
 	if (st != NULL) {
@@ -218,8 +217,7 @@ opsbus_call(struct opsbus_client *c, const char *method,
 		return (-1);
 	}
 	protobuf_c_message_pack(in, body);
-	uuid_generate_random(u);
-	uuid_unparse_lower(u, request_id);
+	uuid4_text(request_id);
 	req.method = (char *) (uintptr_t) method;
 	req.body.data = body;
 	req.body.len = body_len;

@@ -18,12 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <uuid/uuid.h>
 
 #include "gateway/internal.h"
 #include "gateway/transcode.h"
 #include "log.h"
 #include "opsbus/v1/rpc.pb-c.h"
+#include "uuid4.h"
 
 /* Most query parameters one request may carry. */
 #define GW_MAX_PARAMS 64
@@ -71,7 +71,6 @@ correlation_id(struct gw_req *r)
 {
 	const char *v = header(r, "X-Correlation-Id");
 	char       *s;
-	uuid_t      u;
 	size_t      n = v != NULL ? strlen(v) : 0;
 	bool        ok = n > 0 && n <= 128;
 
@@ -82,11 +81,10 @@ correlation_id(struct gw_req *r)
 	if (ok) {
 		return (v);
 	}
-	if ((s = arena_alloc(&r->a, 37)) == NULL) {
+	if ((s = arena_alloc(&r->a, UUID4_TEXT_LEN)) == NULL) {
 		return ("");
 	}
-	uuid_generate_random(u);
-	uuid_unparse_lower(u, s);
+	uuid4_text(s);
 	return (s);
 }
 
@@ -341,14 +339,12 @@ rpc_done(void *arg)
 static int
 new_request_id(struct arena *a, const char **out)
 {
-	uuid_t u;
-	char  *s = arena_alloc(a, 37);
+	char *s = arena_alloc(a, UUID4_TEXT_LEN);
 
 	if (s == NULL) {
 		return (-1);
 	}
-	uuid_generate_random(u);
-	uuid_unparse_lower(u, s);
+	uuid4_text(s);
 	*out = s;
 	return (0);
 }
