@@ -12,11 +12,11 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <uuid/uuid.h>
 
 #include "log.h"
 #include "opsbus/v1/rpc.pb-c.h"
 #include "store/db.h"
+#include "uuid4.h"
 #include "store/pgarray.h"
 #include "store/pool.h"
 #include "wirecheck.h"
@@ -124,12 +124,10 @@ correlation_ok(const char *s)
 static const char *
 new_uuid(struct arena *a)
 {
-	uuid_t u;
-	char  *s = arena_alloc(a, 37);
+	char *s = arena_alloc(a, UUID4_TEXT_LEN);
 
-	uuid_generate_random(u);
 	if (s != NULL) {
-		uuid_unparse_lower(u, s);
+		uuid4_text(s);
 	}
 	return (s);
 }

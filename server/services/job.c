@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uuid/uuid.h>
 
 #include "opsbus/v1/job.pb-c.h"
 #include "services/handlers.h"
@@ -15,6 +14,7 @@
 #include "services/lookup.h"
 #include "services/validate.h"
 #include "store/db.h"
+#include "uuid4.h"
 #include "store/pgarray.h"
 
 /* The largest payload a job may carry. */
@@ -141,12 +141,10 @@ job_status_valid(const char *s)
 char *
 new_uuid_text(struct rpc_call *call)
 {
-	uuid_t u;
-	char  *s = arena_alloc(call->arena, 37);
+	char *s = arena_alloc(call->arena, UUID4_TEXT_LEN);
 
-	uuid_generate_random(u);
 	if (s != NULL) {
-		uuid_unparse_lower(u, s);
+		uuid4_text(s);
 	}
 	return (s);
 }
