@@ -132,6 +132,13 @@ double
 bench_run(int threads, int (*op)(void *arg, int thread), void *arg,
     struct bench_samples *lat)
 {
+	return (bench_run_for(seconds, threads, op, arg, lat));
+}
+
+double
+bench_run_for(double secs, int threads, int (*op)(void *arg, int thread),
+    void *arg, struct bench_samples *lat)
+{
 	pthread_t        *t = calloc((size_t) threads, sizeof(*t));
 	struct run       *r = calloc((size_t) threads, sizeof(*r));
 	pthread_barrier_t start;
@@ -151,7 +158,7 @@ bench_run(int threads, int (*op)(void *arg, int thread), void *arg,
 	}
 	t0 = bench_now_ns();
 	for (int i = 0; i < threads; i++) {
-		r[i].deadline = t0 + (int64_t) (seconds * 1e9);
+		r[i].deadline = t0 + (int64_t) (secs * 1e9);
 	}
 	pthread_barrier_wait(&start);
 	for (int i = 0; i < threads; i++) {

@@ -37,6 +37,10 @@ void    bench_samples_free(struct bench_samples *s);
 double bench_run(int threads, int (*op)(void *arg, int thread), void *arg,
     struct bench_samples *lat);
 
+/* bench_run for secs seconds instead of bench_seconds(). */
+double bench_run_for(double secs, int       threads,
+    int (*op)(void *arg, int thread), void *arg, struct bench_samples *lat);
+
 /*
  * Runs op like bench_run for `secs` seconds without measuring: opsbusd's
  * database connections prepare their statements on first use, and a cold

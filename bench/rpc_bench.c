@@ -34,6 +34,8 @@
 #define BENCH_WORKERS     8
 #define BENCH_WORKERS_ARG "8"
 #define MAX_CLIENTS       64
+/* Each load runs as this many alternating slices of each side. */
+#define SLICES 6
 
 struct echo {
 	pid_t pid;
@@ -178,14 +180,6 @@ proc_cpu_us(pid_t pid)
 	return ((double) (ut + st) * 1e6 / (double) sysconf(_SC_CLK_TCK));
 }
 
-/* CPU microseconds per call, from a run's CPU time and its calls/s. */
-static double
-per_call(double cpu_us, double calls_per_s)
-{
-	return (
-	    calls_per_s > 0 ? cpu_us / (calls_per_s * bench_seconds()) : 0);
-}
-
 struct clients {
 	struct opsbus_client *c[MAX_CLIENTS];
 	uint8_t              *env;
@@ -226,6 +220,44 @@ op_echo(void *arg, int t)
 	}
 	free(reply);
 	return (0);
+}
+
+/*
+ * One side of the comparison (opsbusd or the echo) under one load: the
+ * server's process, the call, and what the slices measured so far.
+ */
+struct side {
+	pid_t pid;
+	int (*op)(void *arg, int thread);
+	void                *arg;
+	double               calls;
+	double               secs;
+	double               cpu_us;
+	struct bench_samples lat;
+};
+
+/* Runs one slice of secs seconds and adds it to s. */
+static void
+side_run(struct side *s, int clients, double secs)
+{
+	double cpu0 = proc_cpu_us(s->pid);
+	double rate = bench_run_for(secs, clients, s->op, s->arg, &s->lat);
+
+	s->cpu_us += proc_cpu_us(s->pid) - cpu0;
+	s->calls += rate * secs;
+	s->secs += secs;
+}
+
+static double
+side_rate(const struct side *s)
+{
+	return (s->secs > 0 ? s->calls / s->secs : 0);
+}
+
+static double
+side_cpu_per_call(const struct side *s)
+{
+	return (s->calls > 0 ? s->cpu_us / s->calls : 0);
 }
 
 static void
@@ -288,38 +320,42 @@ main(int argc, char **argv)
 
 	bench_header();
 	for (size_t i = 0; i < sizeof(conc) / sizeof(conc[0]); i++) {
-		struct bench_samples lo = {0}, lf = {0};
-		char                 name[96];
-		double               c0 = proc_cpu_us(e.pid);
-		double f = bench_run(conc[i], op_echo, &floor, &lf);
-		double c1 = proc_cpu_us(e.pid);
-		double c2 = proc_cpu_us(srv.pid);
-		double o = bench_run(conc[i], op_health, &ops, &lo);
-		double c3 = proc_cpu_us(srv.pid);
+		struct side o = {.pid = srv.pid, .op = op_health, .arg = &ops};
+		struct side f = {.pid = e.pid, .op = op_echo, .arg = &floor};
+		double      slice = bench_seconds() / SLICES;
+		char        name[96];
 
+		/* The two sides take turns, each first in every other round,
+		 * so that the load others put on the machine falls on both
+		 * alike. */
+		for (int k = 0; k < SLICES; k++) {
+			side_run(k % 2 == 0 ? &f : &o, conc[i], slice);
+			side_run(k % 2 == 0 ? &o : &f, conc[i], slice);
+		}
 		snprintf(name, sizeof(name),
 		    "Health (no db), %d client%s, calls/s", conc[i],
 		    conc[i] > 1 ? "s" : "");
-		bench_row(name, o, f, "calls/s", false);
+		bench_row(
+		    name, side_rate(&o), side_rate(&f), "calls/s", false);
 		/* Steadier than calls/s on a shared machine: the CPU time the
 		 * server spent per call, against the echo's. */
 		snprintf(name, sizeof(name),
 		    "server CPU per call, %d client%s", conc[i],
 		    conc[i] > 1 ? "s" : "");
-		bench_row(name, per_call(c3 - c2, o), per_call(c1 - c0, f),
+		bench_row(name, side_cpu_per_call(&o), side_cpu_per_call(&f),
 		    "us", true);
 		if (conc[i] == 1) {
 			bench_row("Health (no db), 1 client, p50 latency",
-			    (double) bench_samples_pct(&lo, 50) / 1000.0,
-			    (double) bench_samples_pct(&lf, 50) / 1000.0, "us",
-			    true);
+			    (double) bench_samples_pct(&o.lat, 50) / 1000.0,
+			    (double) bench_samples_pct(&f.lat, 50) / 1000.0,
+			    "us", true);
 			bench_row("Health (no db), 1 client, p99 latency",
-			    (double) bench_samples_pct(&lo, 99) / 1000.0,
-			    (double) bench_samples_pct(&lf, 99) / 1000.0, "us",
-			    true);
+			    (double) bench_samples_pct(&o.lat, 99) / 1000.0,
+			    (double) bench_samples_pct(&f.lat, 99) / 1000.0,
+			    "us", true);
 		}
-		bench_samples_free(&lo);
-		bench_samples_free(&lf);
+		bench_samples_free(&o.lat);
+		bench_samples_free(&f.lat);
 	}
 	bench_note(
 	    "opsbusd resident memory, idle", (double) idle_kb / 1024.0, "MiB");
