@@ -102,6 +102,20 @@ opsbus_err  worker_check_lease_args(
 	"the lease on job %s is not held with this token (the job is %s): " \
 	"it expired and was rescued, or another claim took it over"
 
+/*
+ * Makes the rest of the transaction run prepared statements with their
+ * generic plan. The worker statements (data-modifying CTEs over several
+ * tables) take parameters whose values hardly change their plan, yet
+ * PostgreSQL would plan them afresh at every call, because its estimates
+ * for LIMIT $n and unnest($n) differ between the generic and the custom
+ * plans, so the generic one never looks cheaper; planning them costs about
+ * as much as running them. Run it first in the same pipeline
+ * (db_exec_many). Defined in worker.c.
+ */
+extern const struct db_stmt worker_generic_plans;
+/* CompleteJob's group commit (worker_complete.c). */
+extern const struct service_batch worker_complete_batch;
+
 /* True for the eight job statuses of DESIGN.md. */
 bool job_status_valid(const char *s);
 /* A new random UUID as text, in the call's arena. */

@@ -66,6 +66,9 @@ static atomic_int waiting;
 	"(SELECT " cols " FROM queues WHERE name IN (" queue_expr ", '') " \
 	"ORDER BY name = '' LIMIT 1)"
 
+const struct db_stmt worker_generic_plans = {"worker_generic_plans",
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"};
+
 /* clang-format off */
 
 /*
@@ -76,6 +79,7 @@ static atomic_int waiting;
  * statement_timestamp(), not now(): a long poll re-runs this statement in
  * one transaction, and now() would stay at the transaction's start (jobs
  * made since would never look ready, and leases would come out short).
+ * It runs with a generic plan (worker_generic_plans).
  */
 static const struct db_stmt stmt_claim = {"worker_claim",
     "WITH p AS " POLICY("$1::text", "paused, lease_ms") ", "
@@ -318,12 +322,15 @@ static opsbus_err
 claim_once(struct rpc_call *call, const char *const *p,
     Opsbus__V1__ClaimJobsResponse *out)
 {
-	struct db_rows *rows;
-	opsbus_err      err;
-	int             count;
+	struct db_rows *rows = NULL;
+	struct db_call  calls[2] = {
+	     {&worker_generic_plans, 0, NULL, NULL},
+	     {&stmt_claim, 6, p, &rows},
+        };
+	opsbus_err err;
+	int        count;
 
-	if ((err = db_exec(call->db, &stmt_claim, 6, p, &rows))
-	    != OPSBUS_E_OK) {
+	if ((err = db_exec_many(call->db, calls, 2, false)) != OPSBUS_E_OK) {
 		return (err);
 	}
 	count = db_rows_count(rows);

@@ -11,6 +11,11 @@
  * effect and, if not, whether its job exists (LEASE_LOST) or not
  * (JOB_NOT_FOUND). One bad item never fails its neighbours; only a
  * database failure fails the call, and then no item takes effect.
+ *
+ * CompleteJob calls that arrive together share one transaction (group
+ * commit, rpc/group.h): the group is one run of the same statement, each
+ * call one item. A call the group could not complete (its lease is lost,
+ * say) runs alone afterwards and gets its own answer.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,20 +27,23 @@
 #include "services/job_view.h"
 #include "services/redact.h"
 #include "store/db.h"
+#include "store/pgarray.h"
 
 /* What an operator may see of a worker's summary. */
 #define WORKER_SUMMARY_MAX 1000
 /* Items of one CompleteJobs call. */
 #define COMPLETE_MAX 1000
+/* CompleteJob calls in one group. */
+#define COMPLETE_GROUP_MAX 64
 
 /* clang-format off */
 
 /*
- * $1 job ids, $2 lease tokens, $3 summaries (sanitized), $4 the summaries
- * as JSON for the events (redacted), $5 each item's index in the request;
- * $6 the caller's tenant ('' for all), $7 the correlation id. The job ids
- * are distinct and sorted, so that two calls naming the same jobs lock
- * them in one order.
+ * One item per element of the arrays: $1 job ids, $2 lease tokens, $3
+ * summaries (sanitized), $4 the summaries as JSON for the events
+ * (redacted), $5 the items' indexes, $6 their callers' tenants ('' for
+ * all), $7 their correlation ids. The job ids are distinct and sorted, so
+ * that two calls naming the same jobs lock them in one order.
  *
  * Answers one row per item, by index: the job's columns (NULL when the
  * item did not take effect), the index of the completed item (NULL
@@ -43,21 +51,31 @@
  * the caller has no such job). The status is read from the statement's
  * snapshot: it explains a refusal, it decides nothing.
  *
+ * Each job is found by its id (the primary key). The state test is
+ * written IS NOT DISTINCT FROM (status is never NULL, so it means =) so
+ * that the planner cannot prefer the partial index jobs_lease: its
+ * statistics often say that no job runs, and then a batch would scan every
+ * running job instead of looking up its own.
+ *
  * A job whose cancel an operator requested ends cancelled, not succeeded,
  * and keeps the summary the cancel wrote (operator_controls.c).
+ *
+ * It runs with a generic plan (worker_generic_plans).
  */
 static const struct db_stmt stmt_complete = {"worker_complete",
     "WITH i AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], "
-    "$4::jsonb[], $5::int[]) AS i(id, token, summary, summary_json, n)), "
+    "$4::jsonb[], $5::int[], $6::text[], $7::text[]) AS i(id, token, "
+    "summary, summary_json, n, tenant, corr)), "
     "u AS (UPDATE jobs SET status = CASE WHEN cancel_requested_at IS "
     "NULL THEN 'succeeded' ELSE 'cancelled' END, completion_summary = CASE "
     "WHEN cancel_requested_at IS NULL THEN nullif(i.summary, '') ELSE "
     "completion_summary END, lease_owner = NULL, "
     "lease_token = NULL, lease_expires_at = NULL, final_state_at = now(), "
     "updated_at = now() FROM i WHERE jobs.id = i.id AND "
-    "jobs.status = 'in_progress' AND jobs.lease_token = i.token AND "
-    "($6::text = '' OR jobs.tenant = $6::text) "
-    "RETURNING jobs.*, i.n, i.summary_json), "
+    "jobs.status IS NOT DISTINCT FROM 'in_progress' AND "
+    "jobs.lease_token = i.token AND "
+    "(i.tenant = '' OR jobs.tenant = i.tenant) "
+    "RETURNING jobs.*, i.n, i.summary_json, i.corr), "
     "a AS (UPDATE job_attempts SET ended_at = now(), "
     "to_status = u.status FROM u WHERE job_attempts.job_id = u.id AND "
     "job_attempts.attempt = u.attempts RETURNING job_attempts.job_id, "
@@ -65,14 +83,13 @@ static const struct db_stmt stmt_complete = {"worker_complete",
     "e AS (INSERT INTO events (event_id, event_type, topic, job_id, queue, "
     "tenant, actor, correlation_id, payload) SELECT gen_random_uuid(), "
     "u.status, 'job.' || u.status || '.' || u.queue, u.id, u.queue, "
-    "u.tenant, coalesce(a.worker_id, 'unknown'), $7::text, "
+    "u.tenant, coalesce(a.worker_id, 'unknown'), u.corr, "
     "jsonb_build_object('attempt', u.attempts, 'summary', u.summary_json) "
     "FROM u LEFT JOIN a ON a.job_id = u.id) "
-    "SELECT x.*, i.n, p.status FROM i "
-    "LEFT JOIN (SELECT " JOB_COLUMNS ", n FROM u) x ON x.n = i.n "
-    "LEFT JOIN jobs p ON x.n IS NULL AND p.id = i.id AND "
-    "($6::text = '' OR p.tenant = $6::text) "
-    "ORDER BY i.n"};
+    "SELECT x.*, i.n, CASE WHEN x.n IS NULL THEN (SELECT p.status FROM "
+    "jobs p WHERE p.id = i.id AND (i.tenant = '' OR p.tenant = i.tenant)) "
+    "END FROM i LEFT JOIN (SELECT " JOB_COLUMNS ", n FROM u) x "
+    "ON x.n = i.n ORDER BY i.n"};
 
 /* clang-format on */
 
@@ -81,195 +98,198 @@ static const struct db_stmt stmt_complete = {"worker_complete",
 #define COL_INDEX  (JOB_COLUMN_COUNT + 1)
 #define COL_STATUS (JOB_COLUMN_COUNT + 2)
 
-/* The outcome of one item: the job, or the refusal and its message. */
-struct outcome {
-	Opsbus__V1__Job *job;
-	opsbus_err       err;
-	const char      *message;
+/* One job to complete, ready for the statement, and its outcome. */
+struct completion {
+	const char *job_id;
+	const char *lease_token;
+	/* Sanitized, and as JSON for the event (redacted). */
+	const char *summary;
+	const char *summary_json;
+	/* The caller's: whose jobs it may complete, what its event says,
+	 * and whose arena the job is read into. */
+	struct rpc_call *call;
+	/* The outcome: the job, or the refusal and its message. A job named
+	 * by an earlier item too is refused with dup_of set. */
+	Opsbus__V1__Job         *job;
+	opsbus_err               err;
+	const char              *message;
+	const struct completion *dup_of;
+	/* The item's index in its call. */
+	size_t index;
 };
 
-/* An item on its way to the statement: its job id and its index. */
-struct item {
-	const char *id;
-	size_t      n;
-};
+/*
+ * Checks one item and makes its summary ready. A bad item gets its
+ * refusal in c->err; returns OPSBUS_E_INTERNAL when out of memory.
+ */
+static opsbus_err
+completion_init(struct rpc_call          *call,
+    const Opsbus__V1__CompleteJobRequest *in, size_t index,
+    struct completion *c)
+{
+	char *summary, *json;
+
+	memset(c, 0, sizeof(*c));
+	c->job_id = in->job_id;
+	c->lease_token = in->lease_token;
+	c->call = call;
+	c->index = index;
+	if ((c->message
+	        = worker_lease_args_problem(in->job_id, in->lease_token))
+	    != NULL) {
+		c->err = OPSBUS_E_VALIDATION_ERROR;
+		return (OPSBUS_E_OK);
+	}
+	summary
+	    = redact_sanitize(call->arena, in->summary, WORKER_SUMMARY_MAX);
+	if (summary == NULL
+	    || !redact_text_json(summary, call->arena, &json)) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	c->summary = summary;
+	c->summary_json = json;
+	return (OPSBUS_E_OK);
+}
 
 static int
-item_cmp(const void *a, const void *b)
+completion_cmp(const void *a, const void *b)
 {
-	const struct item *x = a, *y = b;
-	int                c = strcasecmp(x->id, y->id);
+	const struct completion *x = *(const struct completion *const *) a;
+	const struct completion *y = *(const struct completion *const *) b;
+	int                      c = strcasecmp(x->job_id, y->job_id);
 
 	if (c != 0) {
 		return (c);
 	}
-	return (x->n < y->n ? -1 : x->n > y->n);
-}
-
-/*
- * The array literal {"v0","v1",...} of n strings, each quoted with '"'
- * and '\' escaped, in the call's arena. NULL when out of memory.
- */
-static char *
-array_literal(struct rpc_call *call, char *const *v, size_t n)
-{
-	size_t len = 3;
-	char  *s, *o;
-
-	for (size_t i = 0; i < n; i++) {
-		len += 3;
-		for (const char *c = v[i]; *c != '\0'; c++) {
-			len += (*c == '"' || *c == '\\') ? 2 : 1;
-		}
-	}
-	if ((s = arena_alloc(call->arena, len)) == NULL) {
-		return (NULL);
-	}
-	o = s;
-	*o++ = '{';
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0) {
-			*o++ = ',';
-		}
-		*o++ = '"';
-		for (const char *c = v[i]; *c != '\0'; c++) {
-			if (*c == '"' || *c == '\\') {
-				*o++ = '\\';
-			}
-			*o++ = *c;
-		}
-		*o++ = '"';
-	}
-	*o++ = '}';
-	*o = '\0';
-	return (s);
+	return (x < y ? -1 : x > y);
 }
 
 /*
  * Picks the items to run: those not refused yet, sorted by job id, each
- * job once (a job named again is refused in the later items). Writes them
- * to items and their count to *count.
+ * job once (a later item naming it again is refused, with dup_of). Writes
+ * them to run and their count to *count.
  */
 static void
-complete_pick(struct rpc_call                   *call,
-    const Opsbus__V1__CompleteJobRequest *const *in, size_t n,
-    struct outcome *out, struct item *items, size_t *count)
+complete_pick(struct completion *const *c, size_t n, struct completion **run,
+    size_t *count)
 {
 	size_t m = 0, k = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (out[i].err == OPSBUS_E_OK) {
-			items[m].id = in[i]->job_id;
-			items[m].n = i;
-			m++;
+		if (c[i]->err == OPSBUS_E_OK) {
+			run[m++] = c[i];
 		}
 	}
-	qsort(items, m, sizeof(*items), item_cmp);
+	qsort(run, m, sizeof(*run), completion_cmp);
 	for (size_t j = 0; j < m; j++) {
-		if (k > 0 && strcasecmp(items[j].id, items[k - 1].id) == 0) {
-			out[items[j].n].err = OPSBUS_E_VALIDATION_ERROR;
-			out[items[j].n].message = call_printf(call,
-			    "job %s is named by item %zu of this call "
-			    "already: "
-			    "a job completes once",
-			    items[j].id, items[k - 1].n);
+		if (k > 0
+		    && strcasecmp(run[j]->job_id, run[k - 1]->job_id) == 0) {
+			run[j]->err = OPSBUS_E_VALIDATION_ERROR;
+			run[j]->dup_of = run[k - 1];
 			continue;
 		}
-		items[k++] = items[j];
+		run[k++] = run[j];
 	}
 	*count = k;
 }
 
-/* Reads the statement's rows into the outcomes of the items sent. */
+/* Reads the statement's rows into the outcomes of the items run. */
 static opsbus_err
-complete_read(struct rpc_call                   *call,
-    const Opsbus__V1__CompleteJobRequest *const *in, size_t n,
-    const struct db_rows *rows, struct outcome *out)
+complete_read(
+    struct completion *const *run, size_t k, const struct db_rows *rows)
 {
-	for (int r = 0; r < db_rows_count(rows); r++) {
-		int64_t         i = db_rows_int(rows, r, COL_INDEX);
-		struct outcome *o;
+	if (db_rows_count(rows) != (int) k) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	for (int r = 0; r < (int) k; r++) {
+		int64_t            i = db_rows_int(rows, r, COL_INDEX);
+		struct completion *c;
 
-		if (i < 0 || (size_t) i >= n) {
+		if (i < 0 || (size_t) i >= k) {
 			return (OPSBUS_E_INTERNAL);
 		}
-		o = &out[i];
+		c = run[i];
 		if (!db_rows_null(rows, r, COL_DONE)) {
-			if ((o->job = job_from_row(call, rows, r, 0))
+			if ((c->job = job_from_row(c->call, rows, r, 0))
 			    == NULL) {
 				return (OPSBUS_E_INTERNAL);
 			}
 		} else if (db_rows_null(rows, r, COL_STATUS)) {
-			o->err = OPSBUS_E_JOB_NOT_FOUND;
-			o->message
-			    = call_printf(call, "no job %s", in[i]->job_id);
+			c->err = OPSBUS_E_JOB_NOT_FOUND;
+			c->message
+			    = call_printf(c->call, "no job %s", c->job_id);
 		} else {
-			o->err = OPSBUS_E_LEASE_LOST;
-			o->message = call_printf(call, WORKER_LEASE_LOST_FMT,
-			    in[i]->job_id, db_rows_get(rows, r, COL_STATUS));
+			c->err = OPSBUS_E_LEASE_LOST;
+			c->message
+			    = call_printf(c->call, WORKER_LEASE_LOST_FMT,
+			        c->job_id, db_rows_get(rows, r, COL_STATUS));
 		}
 	}
 	return (OPSBUS_E_OK);
 }
 
 /*
- * Completes the items of in whose outcome is still OPSBUS_E_OK (the caller
- * refused the others) in one statement, and writes each one's outcome: the
- * job, or its refusal. Returns 0, or a database error (nothing took
+ * Completes the items of c not refused yet, on db, in one statement, and
+ * writes each one's outcome: its job, or its refusal. scratch holds the
+ * statement's parameters. Returns 0, or a database error (nothing took
  * effect).
  */
 static opsbus_err
-complete_run(struct rpc_call                    *call,
-    const Opsbus__V1__CompleteJobRequest *const *in, size_t n,
-    struct outcome *out)
+complete_exec(struct db *db, struct arena *scratch,
+    struct completion *const *c, size_t n)
 {
-	struct item    *items = call_array(call, n + 1, sizeof(*items));
-	char          **cols[5];
-	const char     *p[7];
-	struct db_rows *rows;
-	opsbus_err      err;
-	size_t          k = 0;
+	enum {
+		C_ID,
+		C_TOKEN,
+		C_SUMMARY,
+		C_JSON,
+		C_INDEX,
+		C_TENANT,
+		C_CORR,
+		C_N
+	};
+	struct completion **run = arena_alloc(scratch, (n + 1) * sizeof(*run));
+	struct pg_array     col[C_N];
+	const char         *p[C_N];
+	struct db_rows     *rows = NULL;
+	struct db_call      calls[2] = {
+	         {&worker_generic_plans, 0, NULL, NULL},
+	         {&stmt_complete, C_N, p, &rows},
+        };
+	opsbus_err err;
+	size_t     k = 0;
 
-	if (items == NULL) {
+	if (run == NULL) {
 		return (OPSBUS_E_INTERNAL);
 	}
-	complete_pick(call, in, n, out, items, &k);
+	complete_pick(c, n, run, &k);
 	if (k == 0) {
 		return (OPSBUS_E_OK);
 	}
-	for (int c = 0; c < 5; c++) {
-		if ((cols[c] = call_array(call, k, sizeof(char *))) == NULL) {
-			return (OPSBUS_E_INTERNAL);
-		}
+	for (int j = 0; j < C_N; j++) {
+		pg_array_init(&col[j], scratch);
 	}
-	for (size_t j = 0; j < k; j++) {
-		const Opsbus__V1__CompleteJobRequest *it = in[items[j].n];
+	for (size_t i = 0; i < k; i++) {
+		char index[24];
 
-		cols[0][j] = PB_STR(it->job_id);
-		cols[1][j] = PB_STR(it->lease_token);
-		cols[2][j] = redact_sanitize(
-		    call->arena, it->summary, WORKER_SUMMARY_MAX);
-		if (cols[2][j] == NULL
-		    || !redact_text_json(cols[2][j], call->arena, &cols[3][j])
-		    || (cols[4][j] = call_printf(call, "%zu", items[j].n))
-		        == NULL) {
+		snprintf(index, sizeof(index), "%zu", i);
+		pg_array_add(&col[C_ID], run[i]->job_id);
+		pg_array_add(&col[C_TOKEN], run[i]->lease_token);
+		pg_array_add(&col[C_SUMMARY], run[i]->summary);
+		pg_array_add(&col[C_JSON], run[i]->summary_json);
+		pg_array_add(&col[C_INDEX], index);
+		pg_array_add(&col[C_TENANT], run[i]->call->who->tenant);
+		pg_array_add(&col[C_CORR], run[i]->call->correlation_id);
+	}
+	for (int j = 0; j < C_N; j++) {
+		if ((p[j] = pg_array_text(&col[j])) == NULL) {
 			return (OPSBUS_E_INTERNAL);
 		}
 	}
-	for (int c = 0; c < 5; c++) {
-		if ((p[c] = array_literal(call, cols[c], k)) == NULL) {
-			return (OPSBUS_E_INTERNAL);
-		}
-	}
-	p[5] = call->who->tenant;
-	p[6] = call->correlation_id;
-	if ((err = db_exec(call->db, &stmt_complete, 7, p, &rows))
-	    != OPSBUS_E_OK) {
+	if ((err = db_exec_many(db, calls, 2, false)) != OPSBUS_E_OK) {
 		return (err);
 	}
-	err = db_rows_count(rows) == (int) k
-	    ? complete_read(call, in, n, rows, out)
-	    : OPSBUS_E_INTERNAL;
+	err = complete_read(run, k, rows);
 	db_rows_free(rows);
 	return (err);
 }
@@ -282,22 +302,81 @@ worker_complete(
 	    = (const Opsbus__V1__CompleteJobRequest *) inm;
 	Opsbus__V1__CompleteJobResponse *out
 	    = (Opsbus__V1__CompleteJobResponse *) outm;
-	struct outcome o;
-	opsbus_err     err;
+	struct completion  c;
+	struct completion *cp = &c;
+	opsbus_err         err;
 
-	memset(&o, 0, sizeof(o));
-	if ((err = worker_check_lease_args(call, in->job_id, in->lease_token))
-	        != OPSBUS_E_OK
-	    || (err = complete_run(call, &in, 1, &o)) != OPSBUS_E_OK) {
+	if ((err = completion_init(call, in, 0, &c)) != OPSBUS_E_OK
+	    || (err = complete_exec(call->db, call->arena, &cp, 1))
+	        != OPSBUS_E_OK) {
 		return (err);
 	}
-	if (o.err != OPSBUS_E_OK) {
-		return (call_fail(call, o.err, "%s",
-		    o.message != NULL ? o.message : opsbus_err_text(o.err)));
+	if (c.err != OPSBUS_E_OK) {
+		return (call_fail(call, c.err, "%s",
+		    c.message != NULL ? c.message : opsbus_err_text(c.err)));
 	}
-	out->job = o.job;
+	out->job = c.job;
 	return (OPSBUS_E_OK);
 }
+
+/* CompleteJob in a group: checked in the caller's thread. */
+static opsbus_err
+complete_group_prepare(
+    struct rpc_call *call, const ProtobufCMessage *in, void **plan)
+{
+	struct completion *c = arena_alloc(call->arena, sizeof(*c));
+	opsbus_err         err;
+
+	if (c == NULL) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	if ((err = completion_init(
+	         call, (const Opsbus__V1__CompleteJobRequest *) in, 0, c))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	if (c->err != OPSBUS_E_OK) {
+		return (call_fail(call, c->err, "%s", c->message));
+	}
+	*plan = c;
+	return (OPSBUS_E_OK);
+}
+
+/*
+ * The group: every call one item of one statement. A call whose job did
+ * not complete (a lost lease, no such job, a job another call of the group
+ * names too) is left undone and runs alone, for its own answer.
+ */
+static opsbus_err
+complete_group_run(struct db *db, struct arena *scratch,
+    struct batch_item *const *items, int n)
+{
+	struct completion **c = arena_alloc(scratch, (size_t) n * sizeof(*c));
+	opsbus_err          err;
+
+	if (c == NULL) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	for (int i = 0; i < n; i++) {
+		c[i] = items[i]->plan;
+		c[i]->call = items[i]->call;
+	}
+	if ((err = complete_exec(db, scratch, c, (size_t) n)) != OPSBUS_E_OK) {
+		return (err);
+	}
+	for (int i = 0; i < n; i++) {
+		if (c[i]->err == OPSBUS_E_OK) {
+			((Opsbus__V1__CompleteJobResponse *) items[i]->out)
+			    ->job
+			    = c[i]->job;
+			items[i]->done = true;
+		}
+	}
+	return (OPSBUS_E_OK);
+}
+
+const struct service_batch worker_complete_batch
+    = {complete_group_prepare, complete_group_run, COMPLETE_GROUP_MAX};
 
 opsbus_err
 worker_complete_jobs(
@@ -307,32 +386,31 @@ worker_complete_jobs(
 	    = (const Opsbus__V1__CompleteJobsRequest *) inm;
 	Opsbus__V1__CompleteJobsResponse *out
 	    = (Opsbus__V1__CompleteJobsResponse *) outm;
-	const Opsbus__V1__CompleteJobRequest *const *items
-	    = (const Opsbus__V1__CompleteJobRequest *const *) in->completions;
-	size_t          n = in->n_completions;
-	struct outcome *o;
-	opsbus_err      err;
+	size_t              n = in->n_completions;
+	struct completion  *c;
+	struct completion **cp;
+	opsbus_err          err;
 
 	if (n == 0 || n > COMPLETE_MAX) {
 		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
 		    "completions must hold 1 to %d items, got %zu",
 		    COMPLETE_MAX, n));
 	}
-	o = call_array(call, n, sizeof(*o));
+	c = call_array(call, n, sizeof(*c));
+	cp = call_array(call, n, sizeof(*cp));
 	out->results = call_array(call, n, sizeof(*out->results));
-	if (o == NULL || out->results == NULL) {
+	if (c == NULL || cp == NULL || out->results == NULL) {
 		return (OPSBUS_E_INTERNAL);
 	}
 	for (size_t i = 0; i < n; i++) {
-		const char *why = worker_lease_args_problem(
-		    items[i]->job_id, items[i]->lease_token);
-
-		if (why != NULL) {
-			o[i].err = OPSBUS_E_VALIDATION_ERROR;
-			o[i].message = why;
+		cp[i] = &c[i];
+		if ((err = completion_init(call, in->completions[i], i, &c[i]))
+		    != OPSBUS_E_OK) {
+			return (err);
 		}
 	}
-	if ((err = complete_run(call, items, n, o)) != OPSBUS_E_OK) {
+	if ((err = complete_exec(call->db, call->arena, cp, n))
+	    != OPSBUS_E_OK) {
 		return (err);
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -343,15 +421,22 @@ worker_complete_jobs(
 		if (r == NULL) {
 			return (OPSBUS_E_INTERNAL);
 		}
-		r->job_id = items[i]->job_id;
-		if (o[i].err == OPSBUS_E_OK) {
-			r->job = o[i].job;
+		r->job_id = PB_STR(c[i].job_id);
+		if (c[i].err == OPSBUS_E_OK) {
+			r->job = c[i].job;
 			out->completed++;
 		} else {
-			r->error_code = PB_STR(opsbus_err_name(o[i].err));
-			r->message = PB_STR(o[i].message != NULL
-			        ? o[i].message
-			        : opsbus_err_text(o[i].err));
+			const char *msg = c[i].message;
+
+			if (c[i].dup_of != NULL) {
+				msg = call_printf(call,
+				    "job %s is named by item %zu of this call "
+				    "already: a job completes once",
+				    c[i].job_id, c[i].dup_of->index);
+			}
+			r->error_code = PB_STR(opsbus_err_name(c[i].err));
+			r->message = PB_STR(
+			    msg != NULL ? msg : opsbus_err_text(c[i].err));
 		}
 		out->results[out->n_results++] = r;
 	}

@@ -6,8 +6,12 @@
  * timeline event each, as with CompleteJob; a job whose cancel an operator
  * requested ends cancelled; the batch is bounded; a resent request is
  * answered from its stored reply; another tenant's jobs are not found.
+ * Concurrent CompleteJob calls, which the server runs in groups sharing a
+ * transaction, each get their own answer.
  */
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uuid/uuid.h>
@@ -488,6 +492,87 @@ test_complete_job_alone_answers_as_before(void)
 	free_all(tokens, 1);
 }
 
+#define RACERS         8
+#define JOBS_PER_RACER 25
+
+struct racer {
+	struct opsbus_client *c;
+	char                 *ids[JOBS_PER_RACER];
+	char                 *tokens[JOBS_PER_RACER];
+	atomic_int           *completed, *lost, *other;
+};
+
+/* Completes each job twice (the second is refused) and every third job
+ * first with a stranger's token (refused too). */
+static void *
+racer_main(void *arg)
+{
+	struct racer        *r = arg;
+	struct opsbus_status st;
+	char                 stranger[37];
+
+	random_uuid(stranger);
+	for (int i = 0; i < JOBS_PER_RACER; i++) {
+		for (int k = i % 3 == 0 ? 0 : 1; k < 3; k++) {
+			const char *token = k == 0 ? stranger : r->tokens[i];
+
+			if (ou_complete(r->c, r->ids[i], token, &st) == 0) {
+				atomic_fetch_add(r->completed, 1);
+			} else if (strcmp(st.error_code, "LEASE_LOST") == 0) {
+				atomic_fetch_add(r->lost, 1);
+			} else {
+				fprintf(stderr, "racer: %s %s\n",
+				    st.error_code, st.message);
+				atomic_fetch_add(r->other, 1);
+			}
+		}
+	}
+	return (NULL);
+}
+
+static void
+test_concurrent_complete_job_calls_each_get_their_own_answer(void)
+{
+	static struct racer r[RACERS];
+	pthread_t           th[RACERS];
+	atomic_int          completed = 0, lost = 0, other = 0;
+	int                 stale = (JOBS_PER_RACER + 2) / 3;
+
+	for (int t = 0; t < RACERS; t++) {
+		make_claimed("cj-race", JOBS_PER_RACER, r[t].ids, r[t].tokens);
+		r[t].c = harness_client(&srv, NULL);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(r[t].c);
+		r[t].completed = &completed;
+		r[t].lost = &lost;
+		r[t].other = &other;
+	}
+	for (int t = 0; t < RACERS; t++) {
+		pthread_create(&th[t], NULL, racer_main, &r[t]);
+	}
+	for (int t = 0; t < RACERS; t++) {
+		pthread_join(th[t], NULL);
+	}
+	ASSERT_INT_EQ(atomic_load(&completed), RACERS * JOBS_PER_RACER);
+	ASSERT_INT_EQ(atomic_load(&lost), RACERS * (JOBS_PER_RACER + stale));
+	ASSERT_INT_EQ(atomic_load(&other), 0);
+	ASSERT_INT_EQ(ou_count("SELECT count(*) FROM jobs WHERE queue = "
+	                       "'cj-race' AND status = 'succeeded'"),
+	    RACERS * JOBS_PER_RACER);
+	ASSERT_INT_EQ(ou_count("SELECT count(*) FROM events e JOIN jobs j ON "
+	                       "j.id = e.job_id WHERE j.queue = 'cj-race' AND "
+	                       "e.event_type = 'succeeded'"),
+	    RACERS * JOBS_PER_RACER);
+	ASSERT_INT_EQ(ou_count("SELECT count(*) FROM job_attempts a JOIN jobs "
+	                       "j ON j.id = a.job_id WHERE j.queue = "
+	                       "'cj-race' AND a.to_status = 'succeeded'"),
+	    RACERS * JOBS_PER_RACER);
+	for (int t = 0; t < RACERS; t++) {
+		opsbus_client_close(r[t].c);
+		free_all(r[t].ids, JOBS_PER_RACER);
+		free_all(r[t].tokens, JOBS_PER_RACER);
+	}
+}
+
 static const struct harness_case cases[] = {
     {"each item of a batch has its own outcome",
         test_each_item_of_a_batch_has_its_own_outcome},
@@ -501,6 +586,8 @@ static const struct harness_case cases[] = {
         test_another_tenants_jobs_are_not_found},
     {"CompleteJob alone answers as before",
         test_complete_job_alone_answers_as_before},
+    {"concurrent CompleteJob calls each get their own answer",
+        test_concurrent_complete_job_calls_each_get_their_own_answer},
     {NULL, NULL},
 };
 
