@@ -14,6 +14,7 @@
  * call (opsbusd's, the echo's), which a busy machine disturbs less, and the
  * end gives opsbusd's resident memory idle, at its peak, and after.
  */
+#include <fcntl.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
@@ -118,6 +119,10 @@ echo_start(struct echo *e, const char *url)
 	}
 	close(ready[1]);
 	close(life[0]);
+	/* Not inherited by the processes the harness starts next (opsbusd,
+	 * PostgreSQL): while any of them held it, the echo would outlive a
+	 * benchmark that was killed. */
+	(void) fcntl(life[1], F_SETFD, FD_CLOEXEC);
 	e->life_fd = life[1];
 	if (read(ready[0], &c, 1) != 1) {
 		fprintf(stderr, "echo: the echo process did not start\n");
