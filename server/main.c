@@ -410,13 +410,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "opsbusd: method table: %s\n", err);
 		goto out;
 	}
-	/* One connection per worker at most, opened when first needed. */
-	if ((pool = db_pool_new(conninfo, c.workers)) == NULL) {
-		fprintf(stderr, "opsbusd: out of memory\n");
-		goto out;
-	}
+
+	memset(&disp, 0, sizeof(disp));
 	disp.methods = methods;
-	disp.pool = pool;
 	disp.auth = auth;
 	disp.cfg = &scfg;
 	disp.max_request = c.max_request;
@@ -449,6 +445,18 @@ main(int argc, char **argv)
 			    "error=\"%s\"", err);
 		}
 	}
+	/* One connection per worker at most, opened when first needed. With
+	 * a publisher here, calls wake it themselves after they commit instead
+	 * of notifying from their transactions (migration 0003). */
+	if ((pool = db_pool_new(conninfo, c.workers,
+	         events != NULL ? "SET opsbus.events_wake = 'local'" : NULL))
+	    == NULL) {
+		fprintf(stderr, "opsbusd: out of memory\n");
+		goto out;
+	}
+	disp.pool = pool;
+	disp.committed = events != NULL ? events_publisher_wake : NULL;
+	disp.committed_arg = events;
 	if (rpc_server_start(&rcfg, &disp, &srv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "opsbusd: %s\n", err);
 		goto out;

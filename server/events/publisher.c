@@ -143,6 +143,12 @@ publisher_wake(struct events_publisher *p)
 	(void) !write(p->wake[1], &c, 1);
 }
 
+void
+events_publisher_wake(void *p)
+{
+	publisher_wake(p);
+}
+
 static void
 publisher_drain_wake(struct events_publisher *p)
 {

@@ -44,4 +44,12 @@ int events_publisher_start(const struct events_publisher_config *cfg,
  */
 void events_publisher_stop(struct events_publisher *p);
 
+/*
+ * Starts a round soon: events were just committed on a connection that
+ * does not notify (opsbus.events_wake = 'local'; see migration 0003).
+ * Safe from any thread, cheap (a byte on a pipe; wake-ups fold together).
+ * The argument is a struct events_publisher *, so it fits a callback.
+ */
+void events_publisher_wake(void *p);
+
 #endif

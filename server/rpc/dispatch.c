@@ -81,6 +81,15 @@ dispatch_db(struct dispatch *x)
 	return (x->db);
 }
 
+/* Tells whoever follows the events that a write has committed. */
+static void
+dispatch_committed(const struct dispatch *x)
+{
+	if (x->d->committed != NULL) {
+		x->d->committed(x->d->committed_arg);
+	}
+}
+
 /* Gives the connection back, so that a waiting call holds none. */
 static void
 dispatch_db_give(struct dispatch *x)
@@ -420,6 +429,9 @@ run_handler(struct dispatch *x, const ProtobufCMessage *in)
 			/* The handler used the connection on its own. */
 		} else if (err == OPSBUS_E_OK && x->reply_key != NULL) {
 			err = put_reply_commit(x, &raced);
+			if (err == OPSBUS_E_OK) {
+				dispatch_committed(x);
+			}
 			if (raced) {
 				/* A resend ran beside us and answered first:
 				 * ours is undone; answer what it answered. */
@@ -435,6 +447,11 @@ run_handler(struct dispatch *x, const ProtobufCMessage *in)
 			if (err == OPSBUS_E_OK && cerr != OPSBUS_E_OK) {
 				err = cerr;
 				call.message = NULL;
+			}
+			if (cerr == OPSBUS_E_OK
+			    && ((impl->flags & METHOD_MUTATING) != 0
+			        || call.commit_on_error)) {
+				dispatch_committed(x);
 			}
 		} else {
 			db_rollback(x->db);
@@ -541,8 +558,9 @@ rpc_dispatch_group_run(void *leader, struct group_node **nodes, int n)
 			err = pack_ok(m[i]->x, m[i]->item.out);
 		}
 	}
-	if (err == OPSBUS_E_OK) {
-		err = group_commit(lx, m, n, &at_commit);
+	if (err == OPSBUS_E_OK
+	    && (err = group_commit(lx, m, n, &at_commit)) == OPSBUS_E_OK) {
+		dispatch_committed(lx);
 	}
 	log_debug("group", "method=%s calls=%d error_code=%s us=%lld",
 	    lx->method->name, n, opsbus_err_name(err),

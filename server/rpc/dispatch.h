@@ -24,7 +24,12 @@ struct db_pool;
 struct rpc_dispatcher {
 	const struct rpc_methods *methods;
 	/* The connections calls take while they use the database. */
-	struct db_pool              *pool;
+	struct db_pool *pool;
+	/* Called with committed_arg after a mutating call (which may have
+	 * written events) commits: wakes this server's event publisher.
+	 * NULL: nobody to wake. */
+	void (*committed)(void *arg);
+	void                        *committed_arg;
 	struct auth                 *auth;
 	const struct service_config *cfg;
 	/* Largest RpcRequest accepted, in bytes. */

@@ -18,7 +18,9 @@
 struct db {
 	PGconn *conn;
 	char   *conninfo;
-	bool    in_tx;
+	/* Run after every connect (SET ...), or NULL. */
+	char *session_sql;
+	bool  in_tx;
 	/* db_begin was called; BEGIN goes out with the first statement. */
 	bool     begin_pending;
 	uint32_t begin_timeout;
@@ -33,6 +35,8 @@ struct db {
 struct db_rows {
 	PGresult *res;
 };
+
+static opsbus_err db_simple(struct db *db, const char *sql);
 
 opsbus_err
 db_open(const char *conninfo, struct db **out)
@@ -62,6 +66,7 @@ db_free(struct db *db)
 		PQfinish(db->conn);
 	}
 	free(db->conninfo);
+	free(db->session_sql);
 	free(db);
 }
 
@@ -105,6 +110,29 @@ db_connect(struct db *db)
 		db_drop(db);
 		return (OPSBUS_E_DATABASE_UNAVAILABLE);
 	}
+	if (db->session_sql != NULL) {
+		opsbus_err err = db_simple(db, db->session_sql);
+
+		if (err != OPSBUS_E_OK) {
+			db_drop(db);
+			return (err);
+		}
+	}
+	return (OPSBUS_E_OK);
+}
+
+opsbus_err
+db_set_session_sql(struct db *db, const char *sql)
+{
+	char *copy = sql != NULL ? strdup(sql) : NULL;
+
+	if (sql != NULL && copy == NULL) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	free(db->session_sql);
+	db->session_sql = copy;
+	/* Applied at the next connect. */
+	db_drop(db);
 	return (OPSBUS_E_OK);
 }
 

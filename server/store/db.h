@@ -36,6 +36,12 @@ struct db_stmt {
  * OPSBUS_E_INTERNAL when out of memory.
  */
 opsbus_err db_open(const char *conninfo, struct db **out);
+/*
+ * SQL (SET ...) to run on every connection this db opens from now on, or
+ * NULL for none; a live connection is closed so the next call applies it.
+ * Returns 0 or OPSBUS_E_INTERNAL when out of memory.
+ */
+opsbus_err db_set_session_sql(struct db *db, const char *sql);
 /* Closes and frees. NULL does nothing. */
 void db_free(struct db *db);
 

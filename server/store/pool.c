@@ -17,7 +17,7 @@ struct db_pool {
 };
 
 struct db_pool *
-db_pool_new(const char *conninfo, int size)
+db_pool_new(const char *conninfo, int size, const char *session_sql)
 {
 	struct db_pool *pool = calloc(1, sizeof(*pool));
 
@@ -36,7 +36,13 @@ db_pool_new(const char *conninfo, int size)
 	pthread_mutex_init(&pool->mu, NULL);
 	pthread_cond_init(&pool->freed, NULL);
 	for (int i = 0; i < size; i++) {
-		if (db_open(conninfo, &pool->all[i]) != OPSBUS_E_OK) {
+		if (db_open(conninfo, &pool->all[i]) != OPSBUS_E_OK
+		    || db_set_session_sql(pool->all[i], session_sql)
+		        != OPSBUS_E_OK) {
+			if (pool->all[i] != NULL) {
+				db_free(pool->all[i]);
+				pool->all[i] = NULL;
+			}
 			pool->size = i;
 			db_pool_free(pool);
 			return (NULL);

@@ -13,8 +13,12 @@
 
 struct db_pool;
 
-/* size >= 1 connections to conninfo, none opened yet. NULL: no memory. */
-struct db_pool *db_pool_new(const char *conninfo, int size);
+/*
+ * size >= 1 connections to conninfo, none opened yet; each runs
+ * session_sql (or nothing when NULL) when it connects. NULL: no memory.
+ */
+struct db_pool *db_pool_new(
+    const char *conninfo, int size, const char *session_sql);
 /* Closes every connection; none may be taken. NULL does nothing. */
 void db_pool_free(struct db_pool *pool);
 
