@@ -132,12 +132,12 @@ double
 bench_run(int threads, int (*op)(void *arg, int thread), void *arg,
     struct bench_samples *lat)
 {
-	return (bench_run_for(seconds, threads, op, arg, lat));
+	return (bench_run_for(threads, op, arg, lat, seconds));
 }
 
 double
-bench_run_for(double secs, int threads, int (*op)(void *arg, int thread),
-    void *arg, struct bench_samples *lat)
+bench_run_for(int threads, int (*op)(void *arg, int thread), void *arg,
+    struct bench_samples *lat, double secs)
 {
 	pthread_t        *t = calloc((size_t) threads, sizeof(*t));
 	struct run       *r = calloc((size_t) threads, sizeof(*r));

@@ -38,8 +38,8 @@ double bench_run(int threads, int (*op)(void *arg, int thread), void *arg,
     struct bench_samples *lat);
 
 /* bench_run for secs seconds instead of bench_seconds(). */
-double bench_run_for(double secs, int       threads,
-    int (*op)(void *arg, int thread), void *arg, struct bench_samples *lat);
+double bench_run_for(int threads, int (*op)(void *arg, int thread), void *arg,
+    struct bench_samples *lat, double secs);
 
 /*
  * Runs op like bench_run for `secs` seconds without measuring: opsbusd's

@@ -246,7 +246,7 @@ static void
 side_run(struct side *s, int clients, double secs)
 {
 	double cpu0 = proc_cpu_us(s->pid);
-	double rate = bench_run_for(secs, clients, s->op, s->arg, &s->lat);
+	double rate = bench_run_for(clients, s->op, s->arg, &s->lat, secs);
 
 	s->cpu_us += proc_cpu_us(s->pid) - cpu0;
 	s->calls += rate * secs;
