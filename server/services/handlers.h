@@ -24,7 +24,7 @@ extern const struct service_batch job_create_batch;
 HANDLER(job_get);
 HANDLER(job_list);
 
-/* worker.c, worker_complete.c */
+/* worker_claim.c, worker.c, worker_complete.c */
 HANDLER(worker_claim);
 HANDLER(worker_heartbeat);
 HANDLER(worker_complete);
@@ -89,31 +89,9 @@ HANDLER(operator_metrics);
  */
 void worker_drain(void);
 
-/*
- * The worker calls' lease arguments: NULL when job_id and lease_token are
- * UUIDs, else why not (a static string). worker_check_lease_args answers
- * the same as the call's VALIDATION_ERROR (call_fail).
- */
-const char *worker_lease_args_problem(const char *job_id, const char *token);
-opsbus_err  worker_check_lease_args(
-     struct rpc_call *call, const char *job_id, const char *token);
-/* LEASE_LOST's message, from the job id and the job's status. */
-#define WORKER_LEASE_LOST_FMT                                               \
-	"the lease on job %s is not held with this token (the job is %s): " \
-	"it expired and was rescued, or another claim took it over"
-
-/*
- * Makes the rest of the transaction run prepared statements with their
- * generic plan. The worker statements (data-modifying CTEs over several
- * tables) take parameters whose values hardly change their plan, yet
- * PostgreSQL would plan them afresh at every call, because its estimates
- * for LIMIT $n and unnest($n) differ between the generic and the custom
- * plans, so the generic one never looks cheaper; planning them costs about
- * as much as running them. Run it first in the same pipeline
- * (db_exec_many). Defined in worker.c.
- */
-extern const struct db_stmt worker_generic_plans;
-/* CompleteJob's group commit (worker_complete.c). */
+/* ClaimJobs' and CompleteJob's group commit (worker_claim.c,
+ * worker_complete.c). */
+extern const struct service_batch worker_claim_batch;
 extern const struct service_batch worker_complete_batch;
 
 /* True for the eight job statuses of DESIGN.md. */

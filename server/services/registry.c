@@ -101,6 +101,7 @@ const size_t service_methods_count
 
 const struct service_batch_row service_batches[] = {
     {M("JobService", "CreateJob"), &job_create_batch},
+    {M("JobService", "ClaimJobs"), &worker_claim_batch},
     {M("JobService", "CompleteJob"), &worker_complete_batch},
 };
 

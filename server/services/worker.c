@@ -1,6 +1,7 @@
 /*
- * JobService for workers: ClaimJobs, Heartbeat and FailJob. CompleteJob
- * and CompleteJobs are in worker_complete.c.
+ * JobService for workers: Heartbeat and FailJob, and what the worker calls
+ * share (worker_internal.h). ClaimJobs is in worker_claim.c, CompleteJob
+ * and CompleteJobs in worker_complete.c.
  *
  * Every change is a compare-and-set on (status = 'in_progress', lease
  * token): a worker whose lease expired and was rescued, or was taken over,
@@ -12,25 +13,10 @@
  * Each transition writes the job, closes (or opens) its attempt row and
  * appends its timeline event in one statement (data-modifying CTEs), in the
  * transaction the dispatcher opened.
- *
- * Long poll (ClaimJobs.wait_ms): the handler re-runs the claim statement
- * with a short sleep between tries, inside the dispatcher's transaction.
- * That transaction is READ COMMITTED and takes no transaction id, no row
- * lock and no snapshot between statements until a claim finds rows, so an
- * idle poll holds back neither vacuum nor other claimers; keeping it means
- * a resent ClaimJobs is still answered from its stored reply. The cost is
- * one RPC worker thread and its connection per waiting claimer, for at
- * most wait_ms (bounded by the call's deadline), and a latency of at most
- * WAIT_STEP_MAX_MS after a job becomes ready; at most half the RPC worker
- * threads wait at once. LISTEN/NOTIFY would need a
- * notification API in store/ and a connection outside the pool; the poll
- * keeps store/ unchanged.
  */
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "opsbus/v1/job.pb-c.h"
 #include "services/handlers.h"
@@ -38,82 +24,23 @@
 #include "services/lifecycle.h"
 #include "services/redact.h"
 #include "services/validate.h"
+#include "services/worker_internal.h"
 #include "store/db.h"
 
 /* What an operator may see of a worker's error. */
 #define WORKER_ERROR_MAX 1000
 /* The raw error detail is kept up to this many bytes. */
 #define WORKER_DETAIL_MAX (64 * 1024)
-/* The longest long poll, and the sleeps between its tries. */
-#define WAIT_MAX_MS      30000
-#define WAIT_STEP_MIN_MS 10
-#define WAIT_STEP_MAX_MS 100
-
-/* Set when the server stops: long polls answer at their next step. */
-static atomic_bool draining;
-/*
- * Claims waiting for work now. Each holds an RPC worker thread while it
- * waits, so at most half of them may wait: the others stay free for the
- * heartbeats and reports of running jobs. A claim over the limit answers
- * at once (the worker loop pauses before it asks again).
- */
-static atomic_int waiting;
-
-/*
- * The policy of a queue: its own row, else the defaults row (name '').
- */
-#define POLICY(queue_expr, cols)                                           \
-	"(SELECT " cols " FROM queues WHERE name IN (" queue_expr ", '') " \
-	"ORDER BY name = '' LIMIT 1)"
 
 const struct db_stmt worker_generic_plans = {"worker_generic_plans",
     "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"};
 
 /* clang-format off */
 
-/*
- * One round trip claims up to $3 ready jobs, oldest first by priority then
- * run_at, skipping rows other claimers hold; gives each a new lease token;
- * counts the attempt, opens its ledger row and writes its 'claimed' event.
- * A paused queue (or one without policy) matches nothing. Times are
- * statement_timestamp(), not now(): a long poll re-runs this statement in
- * one transaction, and now() would stay at the transaction's start (jobs
- * made since would never look ready, and leases would come out short).
- * It runs with a generic plan (worker_generic_plans).
- */
-static const struct db_stmt stmt_claim = {"worker_claim",
-    "WITH p AS " POLICY("$1::text", "paused, lease_ms") ", "
-    "l AS (SELECT coalesce(nullif($4::int, 0), (SELECT lease_ms FROM p)) "
-    "AS ms, statement_timestamp() AS now), "
-    "c AS (SELECT j.id, j.status FROM jobs j WHERE j.queue = $1::text AND "
-    "j.status IN ('queued', 'rerouted', 'retryable_failed') AND "
-    "j.run_at <= statement_timestamp() AND "
-    "($5::text = '' OR j.tenant = $5::text) AND "
-    "NOT (SELECT paused FROM p) "
-    "ORDER BY j.priority DESC, j.run_at, j.id LIMIT $3::int "
-    "FOR UPDATE OF j SKIP LOCKED), "
-    "u AS (UPDATE jobs SET status = 'in_progress', "
-    "attempts = jobs.attempts + 1, lease_owner = $2::text, "
-    "lease_token = gen_random_uuid(), "
-    "lease_expires_at = l.now + l.ms * interval '1 millisecond', "
-    "updated_at = l.now FROM c, l WHERE jobs.id = c.id "
-    "RETURNING jobs.*, c.status AS from_status, l.ms AS lease_ms, "
-    "l.now AS claimed_at), "
-    "a AS (INSERT INTO job_attempts (job_id, attempt, worker_id, "
-    "from_status, started_at) SELECT id, attempts, $2::text, from_status, "
-    "claimed_at FROM u), "
-    "e AS (INSERT INTO events (event_id, event_type, topic, job_id, queue, "
-    "tenant, actor, correlation_id, payload, created_at) SELECT "
-    "gen_random_uuid(), 'claimed', 'job.claimed.' || queue, id, queue, "
-    "tenant, $2::text, $6::text, jsonb_build_object('attempt', attempts, "
-    "'from_status', from_status, 'worker_id', $2::text, "
-    "'lease_expires_at', lease_expires_at), claimed_at FROM u) "
-    "SELECT " JOB_COLUMNS ", lease_token, lease_ms FROM u "
-    "ORDER BY priority DESC, run_at, id"};
-
 static const struct db_stmt stmt_heartbeat = {"worker_heartbeat",
     "UPDATE jobs SET lease_expires_at = now() + coalesce(nullif($3::int, "
-    "0), " POLICY("jobs.queue", "lease_ms") ") * interval '1 millisecond' "
+    "0), " WORKER_POLICY("jobs.queue", "lease_ms") ") * "
+    "interval '1 millisecond' "
     "WHERE id = $1::uuid AND status = 'in_progress' AND "
     "lease_token = $2::uuid AND ($4::text = '' OR tenant = $4::text) "
     "RETURNING " SQL_TS("lease_expires_at") ", "
@@ -131,7 +58,8 @@ static const struct db_stmt stmt_fail_read = {"worker_fail_read",
     "j.attempts, j.max_attempts, q.backoff_base_ms, q.backoff_factor, "
     "q.backoff_cap_ms, j.cancel_requested_at IS NOT NULL FROM jobs j "
     "CROSS JOIN LATERAL "
-    POLICY("j.queue", "backoff_base_ms, backoff_factor, backoff_cap_ms")
+    WORKER_POLICY("j.queue",
+        "backoff_base_ms, backoff_factor, backoff_cap_ms")
     " q WHERE j.id = $1::uuid AND ($3::text = '' OR j.tenant = $3::text) "
     "FOR UPDATE OF j"};
 
@@ -191,30 +119,6 @@ static const struct db_stmt stmt_fail = {"worker_fail",
 
 /* clang-format on */
 
-void
-worker_drain(void)
-{
-	atomic_store(&draining, true);
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
-static void
-sleep_ms(int64_t ms)
-{
-	struct timespec ts
-	    = {(time_t) (ms / 1000), (long) (ms % 1000) * 1000000};
-
-	nanosleep(&ts, NULL);
-}
-
 const char *
 worker_lease_args_problem(const char *job_id, const char *token)
 {
@@ -264,9 +168,8 @@ lease_refusal(struct rpc_call *call, const char *job_id)
 	    call, OPSBUS_E_LEASE_LOST, WORKER_LEASE_LOST_FMT, job_id, status));
 }
 
-/* Checks a lease duration: 0 (the queue's), or 1000..max_lease_ms. */
-static opsbus_err
-check_lease_ms(struct rpc_call *call, const char *field, int32_t v)
+opsbus_err
+worker_check_lease_ms(struct rpc_call *call, const char *field, int32_t v)
 {
 	int max
 	    = call->cfg->max_lease_ms > 0 ? call->cfg->max_lease_ms : 3600000;
@@ -278,156 +181,6 @@ check_lease_ms(struct rpc_call *call, const char *field, int32_t v)
 		    field, max, v));
 	}
 	return (OPSBUS_E_OK);
-}
-
-static opsbus_err
-claim_validate(
-    struct rpc_call *call, const Opsbus__V1__ClaimJobsRequest *in, int *max)
-{
-	opsbus_err err;
-
-	if (!valid_name(in->queue)) {
-		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-		    "queue is required: 1..64 characters of letters, digits, "
-		    "'.', '_', '-', ':' and '/'"));
-	}
-	if (!valid_name_or_empty(in->worker_id)) {
-		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-		    "worker_id is up to 64 characters of letters, digits, "
-		    "'.', '_', '-', ':' and '/'"));
-	}
-	*max = 1;
-	if (in->max_value_case
-	    == OPSBUS__V1__CLAIM_JOBS_REQUEST__MAX_VALUE_MAX) {
-		if (in->max < 1 || in->max > 100) {
-			return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-			    "max must be between 1 and 100, got %d", in->max));
-		}
-		*max = in->max;
-	}
-	if ((err = check_lease_ms(call, "lease_ms", in->lease_ms))
-	    != OPSBUS_E_OK) {
-		return (err);
-	}
-	if (in->wait_ms < 0 || in->wait_ms > WAIT_MAX_MS) {
-		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-		    "wait_ms must be between 0 and %d, got %d", WAIT_MAX_MS,
-		    in->wait_ms));
-	}
-	return (OPSBUS_E_OK);
-}
-
-/* Runs the claim statement once; fills out->jobs when it claimed any. */
-static opsbus_err
-claim_once(struct rpc_call *call, const char *const *p,
-    Opsbus__V1__ClaimJobsResponse *out)
-{
-	struct db_rows *rows = NULL;
-	struct db_call  calls[2] = {
-	     {&worker_generic_plans, 0, NULL, NULL},
-	     {&stmt_claim, 6, p, &rows},
-        };
-	opsbus_err err;
-	int        count;
-
-	if ((err = db_exec_many(call->db, calls, 2, false)) != OPSBUS_E_OK) {
-		return (err);
-	}
-	count = db_rows_count(rows);
-	out->jobs = call_array(call, (size_t) count + 1, sizeof(*out->jobs));
-	for (int r = 0; out->jobs != NULL && r < count; r++) {
-		Opsbus__V1__ClaimedJob *cj
-		    = (Opsbus__V1__ClaimedJob *) call_new(
-		        call, &opsbus__v1__claimed_job__descriptor);
-		if (cj == NULL
-		    || (cj->job = job_from_row(call, rows, r, 0)) == NULL) {
-			db_rows_free(rows);
-			return (OPSBUS_E_INTERNAL);
-		}
-		cj->lease_token = call_strdup(
-		    call, db_rows_get(rows, r, JOB_COLUMN_COUNT));
-		cj->lease_ms
-		    = (int32_t) db_rows_int(rows, r, JOB_COLUMN_COUNT + 1);
-		out->jobs[out->n_jobs++] = cj;
-	}
-	db_rows_free(rows);
-	return (out->jobs != NULL ? OPSBUS_E_OK : OPSBUS_E_INTERNAL);
-}
-
-/* Takes a place among the waiting claims; false when they are full. */
-static bool
-wait_begin(const struct rpc_call *call)
-{
-	int workers = call->cfg->rpc_workers > 0 ? call->cfg->rpc_workers : 8;
-	int max = workers / 2 > 0 ? workers / 2 : 1;
-
-	if (atomic_fetch_add(&waiting, 1) >= max) {
-		atomic_fetch_sub(&waiting, 1);
-		return (false);
-	}
-	return (true);
-}
-
-opsbus_err
-worker_claim(
-    struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
-{
-	const Opsbus__V1__ClaimJobsRequest *in
-	    = (const Opsbus__V1__ClaimJobsRequest *) inm;
-	Opsbus__V1__ClaimJobsResponse *out
-	    = (Opsbus__V1__ClaimJobsResponse *) outm;
-	char        max_s[16], lease_s[16];
-	const char *p[6];
-	int         max = 1;
-	int64_t     deadline, wait = 0, step = WAIT_STEP_MIN_MS;
-	opsbus_err  err;
-
-	if ((err = claim_validate(call, in, &max)) != OPSBUS_E_OK) {
-		return (err);
-	}
-	snprintf(max_s, sizeof(max_s), "%d", max);
-	snprintf(lease_s, sizeof(lease_s), "%d", in->lease_ms);
-	p[0] = in->queue;
-	p[1] = in->worker_id[0] != '\0' ? in->worker_id : call->who->identity;
-	p[2] = max_s;
-	p[3] = lease_s;
-	p[4] = call->who->tenant;
-	p[5] = call->correlation_id;
-	/* Answer well before the caller's deadline: keep a tenth of it (at
-	 * least 200 ms) for the answer's trip. */
-	if (in->wait_ms > 0 && call->timeout_ms > 0) {
-		int64_t margin = call->timeout_ms / 10;
-		wait = (int64_t) call->timeout_ms
-		    - (margin < 200 ? 200 : margin);
-		if (wait > in->wait_ms) {
-			wait = in->wait_ms;
-		}
-	} else if (in->wait_ms > 0) {
-		wait = in->wait_ms;
-	}
-	if (wait > 0 && !wait_begin(call)) {
-		wait = 0;
-	}
-	deadline = now_ms() + wait;
-	for (;;) {
-		int64_t left;
-
-		if ((err = claim_once(call, p, out)) != OPSBUS_E_OK
-		    || out->n_jobs > 0) {
-			break;
-		}
-		left = deadline - now_ms();
-		if (left <= 0 || atomic_load(&draining)) {
-			break;
-		}
-		sleep_ms(step < left ? step : left);
-		step = step * 2 < WAIT_STEP_MAX_MS ? step * 2
-		                                   : WAIT_STEP_MAX_MS;
-	}
-	if (wait > 0) {
-		atomic_fetch_sub(&waiting, 1);
-	}
-	return (err);
 }
 
 opsbus_err
@@ -446,7 +199,7 @@ worker_heartbeat(
 
 	if ((err = worker_check_lease_args(call, in->job_id, in->lease_token))
 	        != OPSBUS_E_OK
-	    || (err = check_lease_ms(call, "extend_ms", in->extend_ms))
+	    || (err = worker_check_lease_ms(call, "extend_ms", in->extend_ms))
 	        != OPSBUS_E_OK) {
 		return (err);
 	}

@@ -26,6 +26,7 @@
 #include "services/handlers.h"
 #include "services/job_view.h"
 #include "services/redact.h"
+#include "services/worker_internal.h"
 #include "store/db.h"
 #include "store/pgarray.h"
 
