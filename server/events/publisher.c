@@ -107,9 +107,9 @@ static struct {
 } pipes = {PTHREAD_MUTEX_INITIALIZER, {0}, 0, -1};
 
 static const struct db_stmt stmt_cursor = {"events_publisher_cursor",
-    "SELECT coalesce((SELECT min(position) - 1 FROM events WHERE "
-    "published_at IS NULL AND position > $1::bigint), "
-    "(SELECT last_position FROM event_positions))"};
+    "SELECT coalesce((SELECT position - 1 FROM events WHERE "
+    "published_at IS NULL AND position > $1::bigint ORDER BY position "
+    "LIMIT 1), (SELECT last_position FROM event_positions))"};
 
 static const struct db_stmt stmt_read = {"events_publisher_read",
     "SELECT " EVENT_STREAM_COLUMNS " FROM events WHERE position > "

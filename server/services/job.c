@@ -51,11 +51,9 @@ static const struct db_stmt stmt_create_many = {"job_create_many",
     "WITH r AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], "
     "$4::text[], $5::text[], $6::text[], $7::jsonb[], $8::int[], "
     "$9::int[], $10::timestamptz[], $11::text[], $12::uuid[], $13::text[], "
-    "$14::text[], $15::text[], $16::text[], $17::text[]) AS r(id, tenant, "
-    "queue, target, kind, subject, payload, max_attempts, priority, "
-    "run_at, correlation_id, event_id, idem_key, actor, hash, raw, "
-    "reply_key) WHERE r.reply_key IS NULL OR NOT EXISTS (SELECT 1 FROM "
-    "request_replies p WHERE p.request_id = r.reply_key)), "
+    "$14::text[], $15::text[], $16::text[]) AS r(id, tenant, queue, "
+    "target, kind, subject, payload, max_attempts, priority, run_at, "
+    "correlation_id, event_id, idem_key, actor, hash, raw)), "
     "k AS (INSERT INTO idempotency_keys (tenant, scope, key, request_hash, "
     "result_id, first_request, last_request) SELECT r.tenant, 'job:' || "
     "r.queue, r.idem_key, decode(r.hash, 'hex'), r.id, r.raw, r.raw "
@@ -416,7 +414,6 @@ enum create_col {
 	CC_ACTOR,
 	CC_HASH,
 	CC_RAW,
-	CC_REPLY_KEY,
 	CC_COUNT
 };
 
@@ -445,16 +442,18 @@ create_columns_add(struct pg_array *col, const struct batch_item *item)
 	pg_array_add(&col[CC_ACTOR], item->call->who->identity);
 	pg_array_add(&col[CC_HASH], keyed ? cp->hash : NULL);
 	pg_array_add(&col[CC_RAW], keyed ? cp->raw : NULL);
-	pg_array_add(&col[CC_REPLY_KEY], item->reply_key);
 }
 
 /*
  * CreateJob in a group: every job of the group, its event and its key in
  * one statement. A call whose idempotency key is already taken (by an
- * earlier request or by a neighbour in the group), or whose request id
- * already has a stored reply, makes no row here and runs alone afterwards,
- * where the usual answers (the existing job, a conflict, the stored reply)
- * are given.
+ * earlier request or by a neighbour in the group) makes no row here and
+ * runs alone afterwards, where the usual answers (the existing job or a
+ * conflict) are given. A resent request id is not looked up here: storing
+ * the group's replies then fails on it, the group rolls back and every call
+ * runs alone, where the resend gets its stored reply. Resends are rare; the
+ * lookup cost every group a probe per call (and a generic plan of it may
+ * hash the whole table).
  */
 static opsbus_err
 create_run(struct db *db, struct arena *scratch,
