@@ -427,7 +427,6 @@ main(int argc, char **argv)
 	rcfg.urls = c.listen;
 	rcfg.n_urls = c.n_listen;
 	rcfg.workers = c.workers;
-	rcfg.conninfo = conninfo;
 	rcfg.transport_max = c.max_request * 4;
 	/* Before the RPC socket: a server that answers also publishes. */
 	if (strcmp(c.events, "off") != 0) {

@@ -74,7 +74,7 @@ fail(struct dispatch *x, opsbus_err err, const char *fmt, ...)
 static struct db *
 dispatch_db(struct dispatch *x)
 {
-	if (x->db == NULL && x->d->pool != NULL) {
+	if (x->db == NULL) {
 		x->db = db_pool_take(x->d->pool);
 		x->took_db = true;
 	}
@@ -662,7 +662,7 @@ finish(struct dispatch *x, struct rpc_reply *reply)
 }
 
 void
-rpc_dispatch(const struct rpc_dispatcher *d, struct db *db, struct arena *a,
+rpc_dispatch(const struct rpc_dispatcher *d, struct arena *a,
     const uint8_t *buf, size_t len, struct rpc_reply *reply)
 {
 	struct dispatch   x;
@@ -671,7 +671,6 @@ rpc_dispatch(const struct rpc_dispatcher *d, struct db *db, struct arena *a,
 	memset(&x, 0, sizeof(x));
 	memset(reply, 0, sizeof(*reply));
 	x.d = d;
-	x.db = d->pool != NULL ? NULL : db;
 	x.a = a;
 	if (read_envelope(&x, buf, len) == OPSBUS_E_OK
 	    && authenticate(&x) == OPSBUS_E_OK

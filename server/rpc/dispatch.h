@@ -53,13 +53,13 @@ struct rpc_reply {
 };
 
 /*
- * Serves the request in buf[0..len) on a connection of d->pool (on db
- * when the dispatcher has no pool), allocating in a (which the
+ * Serves the request in buf[0..len), taking a connection of d->pool only
+ * while the call uses the database, allocating in a (which the
  * caller resets after sending the reply). Never fails: every problem is an
  * RpcResponse with an error code.
  */
-void rpc_dispatch(const struct rpc_dispatcher *d, struct db *db,
-    struct arena *a, const uint8_t *buf, size_t len, struct rpc_reply *reply);
+void rpc_dispatch(const struct rpc_dispatcher *d, struct arena *a,
+    const uint8_t *buf, size_t len, struct rpc_reply *reply);
 
 /*
  * Group commit of methods with a service_batch: at most RPC_GROUP_LEADERS

@@ -15,7 +15,6 @@
 #include <time.h>
 
 #include "log.h"
-#include "store/db.h"
 
 struct rpc_worker {
 	struct rpc_server *srv;
@@ -24,7 +23,6 @@ struct rpc_worker {
 	nng_ctx            ctx;
 	nng_aio           *recv_aio;
 	nng_aio           *send_aio;
-	struct db         *db;
 	struct arena       arena;
 };
 
@@ -71,8 +69,8 @@ worker_serve(struct rpc_worker *w, nng_msg *req)
 	int64_t          t0 = now_us();
 	int              rv;
 
-	rpc_dispatch(w->srv->d, w->db, &w->arena, nng_msg_body(req),
-	    nng_msg_len(req), &reply);
+	rpc_dispatch(
+	    w->srv->d, &w->arena, nng_msg_body(req), nng_msg_len(req), &reply);
 	nng_msg_free(req);
 	log_call(&reply, now_us() - t0);
 	if ((rv = nng_msg_alloc(&rep, reply.len)) != 0) {
@@ -120,7 +118,6 @@ server_free(struct rpc_server *srv)
 		struct rpc_worker *w = &srv->workers[i];
 		nng_aio_free(w->recv_aio);
 		nng_aio_free(w->send_aio);
-		db_free(w->db);
 		arena_fini(&w->arena);
 	}
 	free(srv->workers);
@@ -170,8 +167,7 @@ rpc_server_start(const struct rpc_server_config *cfg,
 		arena_init(&w->arena);
 		if (nng_ctx_open(&w->ctx, srv->sock) != 0
 		    || nng_aio_alloc(&w->recv_aio, NULL, NULL) != 0
-		    || nng_aio_alloc(&w->send_aio, NULL, NULL) != 0
-		    || db_open(cfg->conninfo, &w->db) != OPSBUS_E_OK) {
+		    || nng_aio_alloc(&w->send_aio, NULL, NULL) != 0) {
 			snprintf(err, err_len, "cannot set up worker %d", i);
 			nng_close(srv->sock);
 			server_free(srv);

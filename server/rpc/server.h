@@ -17,10 +17,9 @@ struct rpc_server_config {
 	/* URLs to listen on; n_urls of them. */
 	const char *const *urls;
 	size_t             n_urls;
-	/* Worker threads (and database connections). */
+	/* Worker threads: calls served at once (each takes a database
+	 * connection from the dispatcher's pool only while it uses one). */
 	int workers;
-	/* libpq connection string for the workers' connections. */
-	const char *conninfo;
 	/* Messages above this are dropped by nng before any allocation;
 	 * it must be above the dispatcher's max_request so that moderately
 	 * oversize requests get an answer. */

@@ -188,6 +188,12 @@ harness_server_start(struct harness_server *s, const char *const *extra)
 	           "-ex 'thread apply all bt' 2>/dev/null | grep -E "
 	           "'^#|^Thread' >&2 || true",
 	    (int) s->pid);
+	/* And of this process: its client may be what does not move. */
+	fprintf(stderr, "harness: the test process's threads:\n");
+	harness_sh("command -v gdb >/dev/null && timeout 60 gdb -batch -p %d "
+	           "-ex 'thread apply all bt' 2>/dev/null | grep -E "
+	           "'^#|^Thread' >&2 || true",
+	    (int) getpid());
 	harness_server_stop(s, SIGKILL);
 	return (-1);
 }
