@@ -808,6 +808,8 @@ test_queues_show_policy_depth_and_lag(void)
 #define RACE_JOBS     200
 #define RACE_CLAIMERS 4
 
+static pthread_barrier_t race_start;
+
 struct claimer {
 	pthread_t thread;
 	int       n;
@@ -823,6 +825,8 @@ claimer_main(void *arg)
 	struct opsbus_client *own = harness_client(&srv, NULL);
 	int                   empty = 0;
 
+	/* Connected, all start at once: they really run side by side. */
+	pthread_barrier_wait(&race_start);
 	while (own != NULL && empty < 2) {
 		struct opsbus_status           st;
 		Opsbus__V1__ClaimJobsResponse *r
@@ -871,6 +875,7 @@ test_concurrent_claimers_never_hold_one_job(void)
 	    RACE_JOBS);
 	(void) id;
 	memset(c, 0, sizeof(c));
+	pthread_barrier_init(&race_start, NULL, RACE_CLAIMERS);
 	for (int i = 0; i < RACE_CLAIMERS; i++) {
 		pthread_create(&c[i].thread, NULL, claimer_main, &c[i]);
 	}
@@ -881,6 +886,7 @@ test_concurrent_claimers_never_hold_one_job(void)
 			memcpy(all[n++], c[i].ids[k], 37);
 		}
 	}
+	pthread_barrier_destroy(&race_start);
 	ASSERT_INT_EQ(n, RACE_JOBS);
 	qsort(all, (size_t) n, 37, cmp_id);
 	for (int i = 1; i < n; i++) {
