@@ -234,4 +234,27 @@ out=$(curl -s "$BASE_URL/api/v1/ops/metrics" -H "X-API-Key: $API_KEY")
 gw_expect "GET /api/v1/ops/metrics (JSON, 64-bit counts as strings)" "$out" \
 	'j["ok"] and {"queue": "writeback", "state": "dead_failed", "count": "3"} in j["data"]["queueDepth"]'
 
+# --- a worker completes a batch: POST /api/v1/jobs/complete --------------
+for n in 1 2 3; do
+	curl -s -X POST "$BASE_URL/api/v1/jobs" -H 'content-type: application/json' \
+		-H "X-API-Key: $API_KEY" -d '{"queue":"http-batch","target":"nextgen"}' >/dev/null
+done
+claim=$(curl -s -X POST "$BASE_URL/api/v1/queues/http-batch/claim" \
+	-H 'content-type: application/json' -H "X-API-Key: $API_KEY" -d '{"workerId":"http-batcher","max":3}')
+body=$(printf '%s' "$claim" | "$PY" -c '
+import json, sys
+jobs = json.load(sys.stdin)["data"]["jobs"]
+items = [{"jobId": c["job"]["id"], "leaseToken": c["leaseToken"], "summary": "written"} for c in jobs[:2]]
+items.append({"jobId": jobs[2]["job"]["id"], "leaseToken": "00000000-0000-4000-8000-000000000000"})
+items.append({"jobId": "not-a-uuid", "leaseToken": jobs[2]["leaseToken"]})
+print(json.dumps({"completions": items}))')
+out=$(curl -s -X POST "$BASE_URL/api/v1/jobs/complete" -H 'content-type: application/json' \
+	-H "X-API-Key: $API_KEY" -d "$body")
+gw_expect "POST /api/v1/jobs/complete: two completed, each item its own outcome" "$out" \
+	'j["ok"] and j["data"]["completed"] == 2 and [r.get("errorCode", "") for r in j["data"]["results"]] == ["", "", "LEASE_LOST", "VALIDATION_ERROR"] and all(r["job"]["status"] == "succeeded" for r in j["data"]["results"][:2])'
+many=$("$PY" -c 'import json; print(json.dumps({"completions": [{"jobId": "x", "leaseToken": "y"}] * 1001}))')
+r=$(gw_curl -X POST "$BASE_URL/api/v1/jobs/complete" -H 'content-type: application/json' \
+	-H "X-API-Key: $API_KEY" -d "$many")
+gw_status "1001 completions in one call: 400" 400 "$(gw_code "$r")"
+
 gw_finish
