@@ -302,6 +302,23 @@ harness_cli(const struct harness_server *s, const char *const *argv,
 	return (WIFEXITED(status) ? WEXITSTATUS(status) : 128);
 }
 
+long
+harness_sql_long(const char *fmt, ...)
+{
+	char    sql[8192];
+	va_list ap;
+	char   *v;
+	long    n;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	v = harness_sql(NULL, "%s", sql);
+	n = v != NULL ? atol(v) : -1;
+	free(v);
+	return (n);
+}
+
 int
 harness_sh(const char *fmt, ...)
 {

@@ -70,6 +70,9 @@ int harness_cli(const struct harness_server *s, const char *const *argv,
  */
 char *harness_sql(const char *db, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* harness_sql on the test database, read as a number; -1 when it fails. */
+long harness_sql_long(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 /* Runs a shell command; returns its exit status. */
 int harness_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -38,26 +38,6 @@ suite_cleanup(void)
 	return (harness_server_stop(&srv, SIGTERM) == 0 ? 0 : -1);
 }
 
-static long count_sql(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static long
-count_sql(const char *fmt, ...)
-{
-	char    sql[4096];
-	va_list ap;
-	char   *v;
-	long    n;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	v = harness_sql(NULL, "%s", sql);
-	n = v != NULL ? atol(v) : -1;
-	free(v);
-	return (n);
-}
-
 /*
  * What one producer does in round i, by the producer's kind:
  *   0  no key
@@ -235,25 +215,30 @@ test_grouped_creates_answer_each(void)
 	for (int j = 0; j < PRODUCERS; j++) {
 		per_round += p[j].kind == K_PLAIN || p[j].kind == K_OWN_KEY;
 	}
-	jobs = count_sql("SELECT count(*) FROM jobs WHERE queue = 'gc-mixed'");
+	jobs = harness_sql_long(
+	    "SELECT count(*) FROM jobs WHERE queue = 'gc-mixed'");
 	ASSERT_INT_EQ(jobs, (long) (per_round + 2) * ROUNDS);
 	/* One created event per job, and no job without one. */
-	ASSERT_INT_EQ(count_sql("SELECT count(*) FROM events WHERE queue = "
-	                        "'gc-mixed' AND event_type = 'created'"),
+	ASSERT_INT_EQ(
+	    harness_sql_long("SELECT count(*) FROM events WHERE queue = "
+	                     "'gc-mixed' AND event_type = 'created'"),
 	    jobs);
-	ASSERT_INT_EQ(count_sql("SELECT count(*) FROM jobs j WHERE queue = "
-	                        "'gc-mixed' AND NOT EXISTS (SELECT 1 FROM "
-	                        "events e WHERE e.job_id = j.id)"),
+	ASSERT_INT_EQ(
+	    harness_sql_long("SELECT count(*) FROM jobs j WHERE queue = "
+	                     "'gc-mixed' AND NOT EXISTS (SELECT 1 FROM "
+	                     "events e WHERE e.job_id = j.id)"),
 	    0);
 	/* Every key points at its job. */
-	ASSERT_INT_EQ(count_sql("SELECT count(*) FROM idempotency_keys k "
-	                        "WHERE scope = 'job:gc-mixed' AND NOT EXISTS "
-	                        "(SELECT 1 FROM jobs j WHERE j.id = "
-	                        "k.result_id AND j.idempotency_key = k.key)"),
+	ASSERT_INT_EQ(
+	    harness_sql_long("SELECT count(*) FROM idempotency_keys k "
+	                     "WHERE scope = 'job:gc-mixed' AND NOT EXISTS "
+	                     "(SELECT 1 FROM jobs j WHERE j.id = "
+	                     "k.result_id AND j.idempotency_key = k.key)"),
 	    0);
 	/* And jobs did share transactions: fewer commits than jobs. */
-	txs = count_sql("SELECT count(DISTINCT xmin::text) FROM jobs WHERE "
-	                "queue = 'gc-mixed'");
+	txs = harness_sql_long(
+	    "SELECT count(DISTINCT xmin::text) FROM jobs WHERE "
+	    "queue = 'gc-mixed'");
 	fprintf(
 	    stderr, "group commit: %ld jobs in %ld transactions\n", jobs, txs);
 	CU_ASSERT_TRUE(txs < jobs);
@@ -335,7 +320,8 @@ test_resends_in_one_group(void)
 		ASSERT_INT_EQ(r[i].created, 1);
 	}
 	ASSERT_INT_EQ(
-	    count_sql("SELECT count(*) FROM jobs WHERE queue = 'gc-resend'"),
+	    harness_sql_long(
+	        "SELECT count(*) FROM jobs WHERE queue = 'gc-resend'"),
 	    1);
 	free(body);
 	free(env);
@@ -382,15 +368,16 @@ test_failure_spares_neighbours(void)
 		}
 	}
 	CU_ASSERT_TRUE(refused > 0);
-	ASSERT_INT_EQ(count_sql("SELECT count(*) FROM jobs WHERE queue = "
-	                        "'gc-poison' AND idempotency_key IS NULL OR "
-	                        "queue = 'gc-poison' AND idempotency_key LIKE "
-	                        "'own-%%'"),
+	ASSERT_INT_EQ(
+	    harness_sql_long("SELECT count(*) FROM jobs WHERE queue = "
+	                     "'gc-poison' AND idempotency_key IS NULL OR "
+	                     "queue = 'gc-poison' AND idempotency_key LIKE "
+	                     "'own-%%'"),
 	    made);
 	/* The refused requests left no key behind to block a retry. */
-	ASSERT_INT_EQ(
-	    count_sql("SELECT count(*) FROM idempotency_keys WHERE "
-	              "scope = 'job:gc-poison' AND key LIKE 'own-%%-3'"),
+	ASSERT_INT_EQ(harness_sql_long(
+	                  "SELECT count(*) FROM idempotency_keys WHERE "
+	                  "scope = 'job:gc-poison' AND key LIKE 'own-%%-3'"),
 	    0);
 }
 

@@ -48,26 +48,6 @@ create(struct opsbus_client *c, Opsbus__V1__CreateJobRequest *req,
 	return ((Opsbus__V1__CreateJobResponse *) out);
 }
 
-static long count_sql(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static long
-count_sql(const char *fmt, ...)
-{
-	char    sql[4096];
-	va_list ap;
-	char   *v;
-	long    n;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	v = harness_sql(NULL, "%s", sql);
-	n = v != NULL ? atol(v) : -1;
-	free(v);
-	return (n);
-}
-
 static void
 test_create_and_get(void)
 {
@@ -111,8 +91,8 @@ test_create_and_get(void)
 	}
 	/* The event went to the outbox in the same transaction. */
 	ASSERT_INT_EQ(
-	    count_sql("SELECT count(*) FROM events WHERE job_id = '%s' "
-	              "AND topic = 'job.created.writeback'",
+	    harness_sql_long("SELECT count(*) FROM events WHERE job_id = '%s' "
+	                     "AND topic = 'job.created.writeback'",
 	        res->job->id),
 	    1);
 	protobuf_c_message_free_unpacked(&got->base, NULL);
@@ -134,7 +114,7 @@ test_create_validation(void)
 	    {"q", "{}", "", -1},
 	    {"q", "{}", "", 1001},
 	};
-	long before = count_sql("SELECT count(*) FROM jobs");
+	long before = harness_sql_long("SELECT count(*) FROM jobs");
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		Opsbus__V1__CreateJobRequest req;
@@ -163,7 +143,7 @@ test_create_validation(void)
 		ASSERT_STR_EQ(st.error_code, "VALIDATION_ERROR");
 	}
 	free(deep);
-	ASSERT_INT_EQ(count_sql("SELECT count(*) FROM jobs"), before);
+	ASSERT_INT_EQ(harness_sql_long("SELECT count(*) FROM jobs"), before);
 }
 
 static void
@@ -190,8 +170,8 @@ test_idempotency(void)
 	CU_ASSERT_FALSE(b->created);
 	ASSERT_STR_EQ(a->job->id, b->job->id);
 	protobuf_c_message_free_unpacked(&b->base, NULL);
-	ASSERT_INT_EQ(count_sql("SELECT count(*) FROM jobs WHERE "
-	                        "idempotency_key = '%s'",
+	ASSERT_INT_EQ(harness_sql_long("SELECT count(*) FROM jobs WHERE "
+	                               "idempotency_key = '%s'",
 	                  "demo-1700000000"),
 	    1);
 
@@ -210,15 +190,15 @@ test_idempotency(void)
 	ASSERT_STR_EQ(state, "quarantined");
 	free(state);
 	ASSERT_INT_EQ(
-	    count_sql("SELECT count(*) FROM exceptions WHERE "
-	              "idem_key = '%s' AND status = 'open' AND "
-	              "first_raw LIKE '%%\"x\":1%%' AND last_raw LIKE "
-	              "'%%1990-01-02%%' AND exception_type = "
-	              "'IDEMPOTENCY_CONFLICT'",
+	    harness_sql_long("SELECT count(*) FROM exceptions WHERE "
+	                     "idem_key = '%s' AND status = 'open' AND "
+	                     "first_raw LIKE '%%\"x\":1%%' AND last_raw LIKE "
+	                     "'%%1990-01-02%%' AND exception_type = "
+	                     "'IDEMPOTENCY_CONFLICT'",
 	        "demo-1700000000"),
 	    1);
-	ASSERT_INT_EQ(count_sql("SELECT count(*) FROM jobs WHERE "
-	                        "idempotency_key = '%s'",
+	ASSERT_INT_EQ(harness_sql_long("SELECT count(*) FROM jobs WHERE "
+	                               "idempotency_key = '%s'",
 	                  "demo-1700000000"),
 	    1);
 	/* The original request still answers the original job. */
@@ -288,7 +268,8 @@ test_concurrent_idempotent_creates(void)
 	}
 	ASSERT_INT_EQ(created, 1);
 	ASSERT_INT_EQ(
-	    count_sql("SELECT count(*) FROM jobs WHERE queue = '%s'", "race"),
+	    harness_sql_long(
+	        "SELECT count(*) FROM jobs WHERE queue = '%s'", "race"),
 	    1);
 }
 
