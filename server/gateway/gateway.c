@@ -28,15 +28,6 @@
 /* How often the reaper looks at the deadlines. */
 #define GW_REAPER_TICK_MS 200
 
-int64_t
-gw_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
-}
-
 static struct gw_conn *
 conn_of(struct MHD_Connection *conn)
 {
@@ -56,7 +47,7 @@ gw_conn_deadline(struct gateway *gw, struct MHD_Connection *conn, bool restart)
 	}
 	pthread_mutex_lock(&gw->conn_mtx);
 	c->deadline_ms = restart
-	    ? gw_now_us() / 1000 + (int64_t) gw->cfg.read_timeout_ms
+	    ? clock_now_us() / 1000 + (int64_t) gw->cfg.read_timeout_ms
 	    : 0;
 	pthread_mutex_unlock(&gw->conn_mtx);
 }
@@ -77,8 +68,8 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		}
 		c->fd = ci->connect_fd;
 		pthread_mutex_lock(&gw->conn_mtx);
-		c->deadline_ms
-		    = gw_now_us() / 1000 + (int64_t) gw->cfg.read_timeout_ms;
+		c->deadline_ms = clock_now_us() / 1000
+		    + (int64_t) gw->cfg.read_timeout_ms;
 		c->next = gw->conns;
 		if (gw->conns != NULL) {
 			gw->conns->prev = c;
@@ -115,7 +106,7 @@ reaper_main(void *arg)
 	pthread_mutex_lock(&gw->conn_mtx);
 	while (!gw->stopping) {
 		struct timespec until;
-		int64_t         now = gw_now_us() / 1000;
+		int64_t         now = clock_now_us() / 1000;
 		int             cut = 0;
 
 		for (struct gw_conn *c = gw->conns; c != NULL; c = c->next) {
@@ -389,8 +380,9 @@ gateway_stop(struct gateway *gw)
 	listener = MHD_quiesce_daemon(gw->mhd);
 	/* Requests waiting for the RPC server get their answer (or their
 	 * timeout) and are sent before the connections close. */
-	until = gw_now_us() + ((int64_t) gw->cfg.rpc_timeout_ms + 3000) * 1000;
-	while (atomic_load(&gw->in_flight) > 0 && gw_now_us() < until) {
+	until = clock_now_us()
+	    + ((int64_t) gw->cfg.rpc_timeout_ms + 3000) * 1000;
+	while (atomic_load(&gw->in_flight) > 0 && clock_now_us() < until) {
 		nanosleep(&tick, NULL);
 	}
 	tick.tv_nsec = 100 * 1000 * 1000;

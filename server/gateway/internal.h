@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "gateway/gateway.h"
 #include "gateway/metrics.h"
 #include "gateway/router.h"
@@ -59,8 +60,5 @@ void gw_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
  */
 void gw_conn_deadline(
     struct gateway *gw, struct MHD_Connection *conn, bool restart);
-
-/* Monotonic clock, in microseconds. */
-int64_t gw_now_us(void);
 
 #endif

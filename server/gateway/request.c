@@ -109,7 +109,7 @@ queue(struct gw_req *r, unsigned status, struct MHD_Response *resp,
 	    r->kind == RK_METRICS       ? GW_SLOT_METRICS
 	        : r->kind == RK_OPENAPI ? GW_SLOT_OPENAPI
 	                                : GW_SLOT_UNMATCHED,
-	    status, (double) (gw_now_us() - r->t0_us) / 1e6);
+	    status, (double) (clock_now_us() - r->t0_us) / 1e6);
 	atomic_store(&r->state, RS_ANSWERED);
 	return (ok);
 }
@@ -518,7 +518,7 @@ gw_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		}
 		r->gw = cls;
 		r->conn = conn;
-		r->t0_us = gw_now_us();
+		r->t0_us = clock_now_us();
 		arena_init(&r->a);
 		atomic_init(&r->state, RS_READING);
 		*con_cls = r;

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "opsbus/v1/rpc.pb-c.h"
 #include "store/db.h"
@@ -470,15 +471,6 @@ run_handler(struct dispatch *x, const ProtobufCMessage *in)
 	return (OPSBUS_E_OK);
 }
 
-static int64_t
-dispatch_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
-}
-
 /* A call in a group (group commit), and what the group made of it. */
 struct group_member {
 	struct group_node node; /* first: nodes are members */
@@ -549,7 +541,7 @@ rpc_dispatch_group_run(void *leader, struct group_node **nodes, int n)
 			timeout = m[i]->x->timeout_ms;
 		}
 	}
-	int64_t t0 = dispatch_now_us();
+	int64_t t0 = clock_now_us();
 	if ((err = db_begin(lx->db, timeout)) == OPSBUS_E_OK) {
 		err = b->run(lx->db, lx->a, items, n);
 	}
@@ -564,7 +556,7 @@ rpc_dispatch_group_run(void *leader, struct group_node **nodes, int n)
 	}
 	log_debug("group", "method=%s calls=%d error_code=%s us=%lld",
 	    lx->method->name, n, opsbus_err_name(err),
-	    (long long) (dispatch_now_us() - t0));
+	    (long long) (clock_now_us() - t0));
 	for (int i = 0; i < n; i++) {
 		struct dispatch *x = m[i]->x;
 

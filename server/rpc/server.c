@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 struct rpc_worker {
@@ -33,15 +34,6 @@ struct rpc_server {
 	int                          n_workers;
 	struct rpc_worker           *workers;
 };
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
-}
 
 static void
 log_call(const struct rpc_reply *r, int64_t us)
@@ -66,13 +58,13 @@ worker_serve(struct rpc_worker *w, nng_msg *req)
 {
 	struct rpc_reply reply;
 	nng_msg         *rep = NULL;
-	int64_t          t0 = now_us();
+	int64_t          t0 = clock_now_us();
 	int              rv;
 
 	rpc_dispatch(
 	    w->srv->d, &w->arena, nng_msg_body(req), nng_msg_len(req), &reply);
 	nng_msg_free(req);
-	log_call(&reply, now_us() - t0);
+	log_call(&reply, clock_now_us() - t0);
 	if ((rv = nng_msg_alloc(&rep, reply.len)) != 0) {
 		log_error("reply dropped", "error=\"%s\"", nng_strerror(rv));
 		arena_reset(&w->arena);

@@ -76,11 +76,6 @@ static const struct db_stmt stmt_create_many = {"job_create_many",
     "FROM j JOIN r ON r.id = j.id) "
     "SELECT " JOB_COLUMNS " FROM j"};
 
-/* Arrays of any length: plan once, not at every run (a custom plan of
- * this statement costs more than running it). */
-static const struct db_stmt stmt_generic_plans = {"job_generic_plans",
-    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"};
-
 static const struct db_stmt stmt_key_claim = {"job_key_claim",
     "INSERT INTO idempotency_keys (tenant, scope, key, request_hash, "
     "first_request, last_request) VALUES ($1, 'job:' || $2, $3, "
@@ -475,7 +470,7 @@ create_run(struct db *db, struct arena *scratch,
 			return (OPSBUS_E_INTERNAL);
 		}
 	}
-	struct db_call calls[2] = {{&stmt_generic_plans, 0, NULL, NULL},
+	struct db_call calls[2] = {{&db_generic_plans, 0, NULL, NULL},
 	    {&stmt_create_many, CC_COUNT, p, &rows}};
 	if ((err = db_exec_many(db, calls, 2, false)) != OPSBUS_E_OK) {
 		return (err);

@@ -32,9 +32,6 @@
 /* The raw error detail is kept up to this many bytes. */
 #define WORKER_DETAIL_MAX (64 * 1024)
 
-const struct db_stmt worker_generic_plans = {"worker_generic_plans",
-    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"};
-
 /* clang-format off */
 
 static const struct db_stmt stmt_heartbeat = {"worker_heartbeat",

@@ -72,7 +72,7 @@ static atomic_int waiting;
  * Times are statement_timestamp(), not now(): a long poll re-runs this
  * statement in one transaction, and now() would stay at the transaction's
  * start (jobs made since would never look ready, and leases would come out
- * short). It runs with a generic plan (worker_generic_plans).
+ * short). It runs with a generic plan (db_generic_plans).
  */
 static const struct db_stmt stmt_claim = {"worker_claim",
     "WITH i AS (SELECT * FROM unnest($3::text[], $4::int[], $5::int[], "
@@ -261,7 +261,7 @@ claim_run(struct db *db, struct arena *scratch, struct claim *const *c, int n)
 	const char     *p[2 + C_N];
 	struct db_rows *rows = NULL;
 	struct db_call  calls[2] = {
-	     {&worker_generic_plans, 0, NULL, NULL},
+	     {&db_generic_plans, 0, NULL, NULL},
 	     {&stmt_claim, 2 + C_N, p, &rows},
         };
 	opsbus_err err;

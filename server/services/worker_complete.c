@@ -61,7 +61,7 @@
  * A job whose cancel an operator requested ends cancelled, not succeeded,
  * and keeps the summary the cancel wrote (operator_controls.c).
  *
- * It runs with a generic plan (worker_generic_plans).
+ * It runs with a generic plan (db_generic_plans).
  */
 static const struct db_stmt stmt_complete = {"worker_complete",
     "WITH i AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], "
@@ -254,7 +254,7 @@ complete_exec(struct db *db, struct arena *scratch,
 	const char         *p[C_N];
 	struct db_rows     *rows = NULL;
 	struct db_call      calls[2] = {
-	         {&worker_generic_plans, 0, NULL, NULL},
+	         {&db_generic_plans, 0, NULL, NULL},
 	         {&stmt_complete, C_N, p, &rows},
         };
 	opsbus_err err;

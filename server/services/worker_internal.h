@@ -39,16 +39,4 @@ opsbus_err worker_check_lease_ms(
 	"(SELECT " cols " FROM queues WHERE name IN (" queue_expr ", '') " \
 	"ORDER BY name = '' LIMIT 1)"
 
-/*
- * Makes the rest of the transaction run prepared statements with their
- * generic plan. The claim and completion statements (data-modifying CTEs
- * over several tables) take parameters whose values hardly change their
- * plan, yet PostgreSQL would plan them afresh at every call, because its
- * estimates for LIMIT $n and unnest($n) differ between the generic and the
- * custom plans, so the generic one never looks cheaper; planning them costs
- * about as much as running them. Send it first in the same pipeline
- * (db_exec_many). Defined in worker.c.
- */
-extern const struct db_stmt worker_generic_plans;
-
 #endif

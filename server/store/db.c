@@ -38,6 +38,9 @@ struct db_rows {
 
 static opsbus_err db_simple(struct db *db, const char *sql);
 
+const struct db_stmt db_generic_plans = {"db_generic_plans",
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"};
+
 opsbus_err
 db_open(const char *conninfo, struct db **out)
 {

@@ -85,6 +85,16 @@ struct db_call {
 #define DB_MAX_PIPELINE 8
 
 /*
+ * Put first in a transaction's pipeline (db_exec_many): its later
+ * statements run with generic plans. For set-based statements over arrays
+ * (unnest($n), LIMIT $n): PostgreSQL's estimates for those differ between
+ * generic and custom plans, so the generic one never looks cheaper and it
+ * would plan afresh at every call, which costs about as much as running
+ * them.
+ */
+extern const struct db_stmt db_generic_plans;
+
+/*
  * Runs up to DB_MAX_PIPELINE statements in order in one round trip (a
  * libpq pipeline), then COMMIT when commit is true. The first failure
  * stops the rest and is returned as by db_exec; every *out is then NULL
