@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 static bool        smoke;
+static bool        floors = true;
 static double      seconds = 3.0;
 static const char *bench_name = "bench";
 
@@ -39,6 +40,8 @@ bench_init(int argc, char **argv, const char *name)
 		if (strcmp(argv[i], "--smoke") == 0) {
 			smoke = true;
 			seconds = 0.2;
+		} else if (strcmp(argv[i], "--opsbus-only") == 0) {
+			floors = false;
 		} else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
 			seconds = atof(argv[++i]);
 		}
@@ -49,6 +52,12 @@ bool
 bench_smoke(void)
 {
 	return (smoke);
+}
+
+bool
+bench_floors(void)
+{
+	return (floors);
 }
 
 double

@@ -17,6 +17,8 @@ int64_t bench_now_ns(void);
 /* Reads --smoke (and --seconds N) from argv. */
 void bench_init(int argc, char **argv, const char *name);
 bool bench_smoke(void);
+/* False under --opsbus-only: skip the floors (to profile opsbus alone). */
+bool bench_floors(void);
 /* How long one measured case runs, in seconds. */
 double bench_seconds(void);
 

@@ -199,10 +199,10 @@ opsbus_throughput(const struct harness_server *srv, const char *ev, int n,
 	 * the last one. */
 	do {
 		last = pg_long(conn,
-		    "SELECT CASE WHEN EXISTS (SELECT 1 FROM "
-		    "events WHERE position IS NULL) THEN -1 "
-		    "ELSE (SELECT last_position FROM "
-		    "event_positions) END");
+		    "SELECT CASE WHEN EXISTS (SELECT 1 FROM events e, "
+		    "event_positions c WHERE (e.txid, e.seq) > "
+		    "(c.last_txid, c.last_seq)) THEN -1 ELSE (SELECT "
+		    "last_position FROM event_positions) END");
 	} while (last < 0);
 	for (int i = 0; i < n; i++) {
 		while (opsbus_subscriber_position(subs[i].s) < last) {

@@ -5,7 +5,8 @@
  *      skipped when another opsbusd is doing it);
  *   2. publish: read the events after this publisher's cursor in position
  *      order, send each on the PUB socket as `topic '\0' Event`, move the
- *      cursor, and mark them published (published_at, where not yet set);
+ *      cursor, and move the published mark (event_publications, shared by
+ *      every opsbusd) up to it;
  *   3. now and then, prune published events older than the retention;
  *   4. sleep until a NOTIFY on opsbus_events (sent when events are written
  *      and when positions are given), a new subscriber, the stop request or
@@ -20,15 +21,15 @@
  * everything before the event; one holding less missed some and asks
  * ListEvents.
  *
- * The cursor starts just before the oldest positioned event nobody has
- * published (a publisher killed between positioning and sending), or at
- * the last position given out. While no subscriber is connected nothing
- * is sent: events nobody received stay unpublished in the outbox (the
- * backlog), and the cursor only skips past events another opsbusd has
- * published. So events wait in PostgreSQL while no publisher runs or
- * nobody listens, and go out when one does. At-least-once: a publisher
- * killed between sending and marking sends those events again after its
- * restart; subscribers drop positions they hold.
+ * The cursor starts at the published mark: just before the oldest
+ * positioned event nobody has published (a publisher killed between
+ * positioning and sending), or at the last position given out. While no
+ * subscriber is connected nothing is sent: events nobody received stay
+ * unpublished in the outbox (the backlog), and the cursor only skips past
+ * events another opsbusd has published. So events wait in PostgreSQL while no
+ * publisher runs or nobody listens, and go out when one does. At-least-once: a
+ * publisher killed between sending and marking sends those events again after
+ * its restart; subscribers drop positions they hold.
  *
  * A lost database is an outage: the thread logs it once, retries with a
  * growing pause, and carries on from its cursor when PostgreSQL is back.
@@ -106,18 +107,19 @@ static struct {
 	int             wake_fd;
 } pipes = {PTHREAD_MUTEX_INITIALIZER, {0}, 0, -1};
 
+/* Published through: every position up to it went out (by some opsbusd). */
 static const struct db_stmt stmt_cursor = {"events_publisher_cursor",
-    "SELECT coalesce((SELECT position - 1 FROM events WHERE "
-    "published_at IS NULL AND position > $1::bigint ORDER BY position "
-    "LIMIT 1), (SELECT last_position FROM event_positions))"};
+    "SELECT greatest($1::bigint, published_through) FROM "
+    "event_publications"};
 
 static const struct db_stmt stmt_read = {"events_publisher_read",
-    "SELECT " EVENT_STREAM_COLUMNS " FROM events WHERE position > "
-    "$1::bigint ORDER BY position LIMIT $2::int"};
+    "SELECT " EVENT_STREAM_COLUMNS " FROM event_order o JOIN events e "
+    "USING (seq) WHERE o.position > $1::bigint ORDER BY o.position "
+    "LIMIT $2::int"};
 
 static const struct db_stmt stmt_mark = {"events_publisher_mark",
-    "UPDATE events SET published_at = clock_timestamp() WHERE position > "
-    "$1::bigint AND position <= $2::bigint AND published_at IS NULL"};
+    "UPDATE event_publications SET published_through = $1::bigint WHERE "
+    "published_through < $1::bigint"};
 
 /* pg_try_advisory_xact_lock(OPSB, 102): one pruner at a time. */
 static const struct db_stmt stmt_prune_lock = {
@@ -125,13 +127,19 @@ static const struct db_stmt stmt_prune_lock = {
 
 /*
  * Only published events, never unpublished ones: those are the backlog.
- * The oldest first, a small batch per transaction, skipping rows a
- * publisher is marking right now.
+ * The oldest positions first, a small batch per transaction, up to the
+ * first one younger than the retention (positions follow time closely
+ * enough; stopping there keeps the scan short when nothing is old).
+ * Unpositioned events are never pruned.
  */
 static const struct db_stmt stmt_prune = {"events_prune",
-    "WITH d AS (SELECT seq FROM events WHERE published_at IS NOT NULL AND "
-    "created_at < now() - make_interval(hours => $1::int) "
-    "ORDER BY created_at LIMIT $2::int FOR UPDATE SKIP LOCKED) "
+    "WITH c AS (SELECT o.position, o.seq, e.created_at < now() - "
+    "make_interval(hours => $1::int) AS old FROM event_order o JOIN events "
+    "e USING (seq) WHERE o.position <= (SELECT published_through FROM "
+    "event_publications) ORDER BY o.position LIMIT $2::int), "
+    "d AS (SELECT position, seq FROM c WHERE position < coalesce((SELECT "
+    "min(position) FROM c WHERE NOT old), 9223372036854775807)), "
+    "x AS (DELETE FROM event_order o USING d WHERE o.position = d.position) "
     "DELETE FROM events e USING d WHERE e.seq = d.seq"};
 
 static void
@@ -238,8 +246,8 @@ publisher_db_state(struct events_publisher *p, opsbus_err err)
 }
 
 /*
- * Where the cursor may stand: before the oldest unpublished positioned
- * event after `after`, else at the last position given out.
+ * Where the cursor may stand: after `after` or the published mark,
+ * whichever is further (the mark never passes the last position given).
  */
 static opsbus_err
 publisher_resync(struct events_publisher *p, int64_t after, int64_t *out)
@@ -332,10 +340,10 @@ publisher_publish(struct events_publisher *p, bool *full)
 	}
 	*full = count == p->batch;
 	snprintf(upto, sizeof(upto), "%lld", (long long) p->cursor);
-	params[1] = upto;
+	params[0] = upto;
 	/* Not marked (the database went away): sent again after a restart,
 	 * which subscribers tolerate. */
-	return (db_exec(p->db, &stmt_mark, 2, params, NULL));
+	return (db_exec(p->db, &stmt_mark, 1, params, NULL));
 }
 
 /* Prunes old published events. Writes *more when a round was not enough. */

@@ -21,6 +21,14 @@
  *   (txid, seq) order too. Positions are thus given in one order that no
  *   later commit can change.
  *
+ * So the events that wait for a position are exactly those after the last
+ * positioned one in (txid, seq) order: no event can appear before it any
+ * more. event_positions keeps that cursor with the last position, and a
+ * run is a range scan of the events (txid, seq) index from the cursor,
+ * bounded by xmin. A position is a new narrow row of event_order
+ * (position, seq); the event row itself is never written again (migration
+ * 0005 says what that saves).
+ *
  * One sequencer runs at a time across every opsbusd sharing the database
  * (pg_try_advisory_xact_lock; the others skip their turn). It holds the
  * lock until its commit, so position n + 1 is never visible before
@@ -36,8 +44,9 @@
  * take no transaction id and delay nothing.
  *
  * The work itself is the SQL function events_sequence (migrations/
- * 0001_init.sql), so that a run is one round trip: lock, assignment and
- * the notification to the other publishers, in one transaction.
+ * 0005_events_insert_only.sql), so that a run is one round trip: lock,
+ * assignment and the notification to the other publishers, in one
+ * transaction.
  */
 #include "events/sequencer.h"
 

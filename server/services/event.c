@@ -28,25 +28,22 @@
  */
 static const struct db_stmt stmt_list = {"event_list",
     "SELECT c.last_position, e.* FROM event_positions c LEFT JOIN LATERAL "
-    "(SELECT " EVENT_STREAM_COLUMNS " FROM events WHERE position > "
-    "$1::bigint AND position <= c.last_position AND "
-    "($2 = '' OR starts_with(topic, $2)) AND ($3 = '' OR tenant = $3) "
-    "ORDER BY position LIMIT $4::int) e ON true ORDER BY e.position"};
+    "(SELECT " EVENT_STREAM_COLUMNS " FROM event_order o JOIN events e "
+    "USING (seq) WHERE o.position > $1::bigint AND o.position <= "
+    "c.last_position AND ($2 = '' OR starts_with(topic, $2)) AND ($3 = '' "
+    "OR tenant = $3) ORDER BY o.position LIMIT $4::int) e ON true ORDER BY "
+    "e.position"};
 
 static const struct db_stmt stmt_backlog = {"event_backlog",
-    "SELECT count(*), " SQL_TS(
-        "min(created_at)") ", "
-                           "coalesce((extract(epoch FROM clock_timestamp() - "
-                           "min(created_at)) * "
-                           "1000)::bigint, 0), count(*) FILTER (WHERE "
-                           "position IS NULL), "
-                           "(SELECT last_position FROM event_positions), "
-                           "(SELECT coalesce(min(position), 0) FROM events "
-                           "WHERE "
-                           "position IS NOT NULL AND ($1 = '' OR tenant = "
-                           "$1)) "
-                           "FROM events WHERE published_at IS NULL AND ($1 = "
-                           "'' OR tenant = $1)"};
+    "WITH u AS (" EVENT_UNPUBLISHED_SQL ") SELECT count(*), " SQL_TS(
+        "min(created_at)") ", coalesce((extract(epoch FROM "
+                           "clock_timestamp() - min(created_at)) * "
+                           "1000)::bigint, 0), count(*) FILTER (WHERE NOT "
+                           "ordered), (SELECT last_position FROM "
+                           "event_positions), coalesce((SELECT o.position "
+                           "FROM event_order o JOIN events e USING (seq) "
+                           "WHERE $1 = '' OR e.tenant = $1 ORDER BY "
+                           "o.position LIMIT 1), 0) FROM u"};
 
 /* Topic prefixes: up to 128 of [A-Za-z0-9._:/-]; empty is "all". */
 static bool

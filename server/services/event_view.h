@@ -25,6 +25,24 @@ struct db_rows;
 #define EVENT_STREAM_COLUMN_COUNT 11
 
 /*
+ * The outbox's unpublished events of tenant $1 ('' for all), as rows of
+ * (created_at, ordered): those the sequencer has not positioned yet (after
+ * its cursor in (txid, seq) order) and the positioned ones after the
+ * published mark. Both are range scans that start where the work stands,
+ * so they cost what waits, not what the outbox holds (OFFSET 0 keeps the
+ * lookup of each positioned event a lookup: the planner, not knowing the
+ * mark, would otherwise read all of events to join a few rows).
+ */
+#define EVENT_UNPUBLISHED_SQL                                                 \
+	"SELECT e.created_at, false AS ordered FROM events e WHERE (e.txid, " \
+	"e.seq) > ((SELECT last_txid FROM event_positions), (SELECT "         \
+	"last_seq FROM event_positions)) AND ($1 = '' OR e.tenant = $1) "     \
+	"UNION ALL SELECT e.created_at, true FROM event_order o CROSS JOIN "  \
+	"LATERAL (SELECT created_at FROM events e WHERE e.seq = o.seq AND "   \
+	"($1 = '' OR e.tenant = $1) OFFSET 0) e WHERE o.position > (SELECT "  \
+	"published_through FROM event_publications)"
+
+/*
  * The event in row r of rows, its columns starting at col, as a message
  * allocated in a, with previous_position set to previous. The payload is
  * redacted again on the way out (the writers store it redacted; this

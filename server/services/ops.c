@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "opsbus/v1/ops.pb-c.h"
+#include "services/event_view.h"
 #include "services/handlers.h"
 #include "store/db.h"
 
@@ -27,8 +28,8 @@ static const struct db_stmt stmt_dead = {"ops_dead",
     "($1 = '' OR tenant = $1) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"};
 
 static const struct db_stmt stmt_outbox = {"ops_outbox",
-    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), "
-    "0) FROM events WHERE published_at IS NULL AND ($1 = '' OR tenant = $1)"};
+    "WITH u AS (" EVENT_UNPUBLISHED_SQL ") SELECT count(*), "
+    "coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM u"};
 
 /* Runs stmt and makes one message of desc per row with fill. */
 static opsbus_err

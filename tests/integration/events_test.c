@@ -367,8 +367,9 @@ test_out_of_order_commits(void)
 	CU_ASSERT_TRUE(pg_ok(c, "COMMIT"));
 	sleep_ms(400);
 	ASSERT_INT_EQ(collector_count(&col), 0);
-	ASSERT_INT_EQ(sql_long("SELECT count(*) FROM events WHERE topic = "
-	                       "'test.ooo.c' AND position IS NULL"),
+	ASSERT_INT_EQ(sql_long("SELECT count(*) FROM events_with_position "
+	                       "WHERE topic = 'test.ooo.c' AND position IS "
+	                       "NULL"),
 	    1);
 	CU_ASSERT_TRUE(pg_ok(b, "COMMIT"));
 	sleep_ms(400);
@@ -385,9 +386,10 @@ test_out_of_order_commits(void)
 	ASSERT_STR_EQ(got, want);
 	/* a's event first although its seq is the highest. */
 	ASSERT_INT_EQ(
-	    sql_long("SELECT count(*) FROM events WHERE topic = 'test.ooo.a' "
-	             "AND position < (SELECT position FROM events WHERE "
-	             "topic = 'test.ooo.b') AND seq > (SELECT seq FROM "
+	    sql_long("SELECT count(*) FROM events_with_position WHERE topic = "
+	             "'test.ooo.a' AND position < (SELECT position FROM "
+	             "events_with_position WHERE topic = 'test.ooo.b') AND "
+	             "seq > (SELECT seq FROM "
 	             "events WHERE topic = 'test.ooo.c')"),
 	    1);
 	free(want);
@@ -441,9 +443,10 @@ test_out_of_order_commits(void)
 			PQfinish(conns[i]);
 		}
 		total += 3;
-		CU_ASSERT_TRUE(wait_sql_zero(
-		    "SELECT count(*) FROM events WHERE position IS NULL",
-		    5000));
+		CU_ASSERT_TRUE(
+		    wait_sql_zero("SELECT count(*) FROM events_with_position "
+		                  "WHERE position IS NULL",
+		        5000));
 		CU_ASSERT_TRUE(
 		    collector_wait_position(&col, last_position(), 10000));
 		ASSERT_INT_EQ(collector_count(&col), total);
@@ -506,13 +509,14 @@ test_slow_subscriber(void)
 	}
 	PQfinish(conn);
 	CU_ASSERT_TRUE(wait_sql_zero(
-	    "SELECT count(*) FROM events WHERE position IS NULL", 5000));
+	    "SELECT count(*) FROM events_with_position WHERE position IS NULL",
+	    5000));
 	CU_ASSERT_TRUE(collector_wait_position(&col, last_position(), 30000));
 	ASSERT_INT_EQ(collector_count(&col), 2000);
 	CU_ASSERT_TRUE(collector_ordered(&col));
 	want = harness_sql(NULL,
 	    "SELECT string_agg(event_id::text, ',' ORDER BY position) FROM "
-	    "events WHERE topic = 'test.slow.x'");
+	    "events_with_position WHERE topic = 'test.slow.x'");
 	got = collector_ids(&col);
 	ASSERT_STR_EQ(got, want);
 	free(want);
@@ -638,12 +642,13 @@ test_sigkill_restart(void)
 	    ca.created, cb.created);
 	CU_ASSERT_TRUE(ca.created > 0 && cb.created > 0);
 	CU_ASSERT_TRUE(wait_sql_zero(
-	    "SELECT count(*) FROM events WHERE position IS NULL", 5000));
+	    "SELECT count(*) FROM events_with_position WHERE position IS NULL",
+	    5000));
 	CU_ASSERT_TRUE(collector_wait_position(&col, last_position(), 10000));
 	CU_ASSERT_TRUE(collector_ordered(&col));
 	want = harness_sql(NULL,
 	    "SELECT string_agg(event_id::text, ',' ORDER BY position) FROM "
-	    "events WHERE topic LIKE 'job.created.kill%%'");
+	    "events_with_position WHERE topic LIKE 'job.created.kill%%'");
 	got = collector_ids(&col);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(want);
 	ASSERT_STR_EQ(got, want);
@@ -867,21 +872,22 @@ test_backlog_waits_for_publisher(void)
 	}
 	sleep_ms(700);
 	ASSERT_INT_EQ(
-	    sql_long("SELECT count(*) FROM events WHERE topic = "
-	             "'job.created.outbox' AND published_at IS NULL"),
+	    sql_long("SELECT count(*) FROM events_with_position WHERE topic "
+	             "= 'job.created.outbox' AND NOT published"),
 	    5);
 	ASSERT_INT_EQ(collector_count(&col), 0);
 	ASSERT_INT_EQ(harness_cli(&off, backlog, &out, NULL), 0);
 	snprintf(line, sizeof(line), "unpublished:          %ld\n",
-	    sql_long("SELECT count(*) FROM events WHERE published_at IS "
-	             "NULL"));
+	    sql_long("SELECT count(*) FROM events_with_position WHERE NOT "
+	             "published"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, line));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "oldest unpublished:"));
 	snprintf(line, sizeof(line), "waiting for order:    %ld\n",
-	    sql_long("SELECT count(*) FROM events WHERE position IS NULL"));
+	    sql_long("SELECT count(*) FROM events_with_position WHERE "
+	             "position IS NULL"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, line));
-	CU_ASSERT_TRUE(sql_long("SELECT count(*) FROM events WHERE position "
-	                        "IS NULL")
+	CU_ASSERT_TRUE(sql_long("SELECT count(*) FROM events_with_position "
+	                        "WHERE position IS NULL")
 	    >= 5);
 	free(out);
 
@@ -890,14 +896,14 @@ test_backlog_waits_for_publisher(void)
 	CU_ASSERT_TRUE(collector_wait_count(&col, 5, 10000));
 	ASSERT_INT_EQ(collector_count(&col), 5);
 	CU_ASSERT_TRUE(collector_ordered(&col));
-	CU_ASSERT_TRUE(wait_sql_zero("SELECT count(*) FROM events WHERE "
-	                             "topic = 'job.created.outbox' AND "
-	                             "published_at IS NULL",
+	CU_ASSERT_TRUE(wait_sql_zero("SELECT count(*) FROM "
+	                             "events_with_position WHERE topic = "
+	                             "'job.created.outbox' AND NOT published",
 	    5000));
 	ASSERT_INT_EQ(harness_cli(&off, backlog_json, &out, NULL), 0);
 	snprintf(line, sizeof(line), "\"unpublished\": \"%ld\"",
-	    sql_long("SELECT count(*) FROM events WHERE published_at IS "
-	             "NULL"));
+	    sql_long("SELECT count(*) FROM events_with_position WHERE NOT "
+	             "published"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, line));
 	free(out);
 	opsbus_client_close(c);
@@ -919,21 +925,31 @@ test_retention(void)
 	    = {"--events", ev, "--event-retention-hours", "1", NULL};
 
 	events_url(ev, sizeof(ev), "retention");
+	/* Positions follow time, and retention prunes the oldest positions
+	 * first: start from an empty outbox so that these backdated rows
+	 * come first. */
+	free(harness_sql(NULL, "DELETE FROM event_order"));
+	free(harness_sql(NULL, "DELETE FROM events"));
 	free(harness_sql(NULL,
 	    "INSERT INTO events (event_id, event_type, topic, actor, "
-	    "created_at, published_at) SELECT gen_random_uuid(), 'test', "
-	    "'test.retention.old', 'tester', now() - interval '2 days', "
-	    "now() - interval '2 days' FROM generate_series(1, 2500)"));
+	    "created_at) SELECT gen_random_uuid(), 'test', "
+	    "'test.retention.old', 'tester', now() - interval '2 days' "
+	    "FROM generate_series(1, 2500)"));
+	free(harness_sql(NULL,
+	    "INSERT INTO events (event_id, event_type, topic, actor) SELECT "
+	    "gen_random_uuid(), 'test', 'test.retention.new', 'tester' FROM "
+	    "generate_series(1, 4)"));
+	/* Positioned and published (as a publisher would have), then three
+	 * more, backdated further, that nobody published. */
+	free(harness_sql(NULL, "SELECT events_sequence(10000)"));
+	free(harness_sql(NULL,
+	    "UPDATE event_publications SET published_through = (SELECT "
+	    "last_position FROM event_positions)"));
 	free(harness_sql(NULL,
 	    "INSERT INTO events (event_id, event_type, topic, actor, "
 	    "created_at) SELECT gen_random_uuid(), 'test', "
 	    "'test.retention.unpublished', 'tester', now() - interval "
 	    "'30 days' FROM generate_series(1, 3)"));
-	free(harness_sql(NULL,
-	    "INSERT INTO events (event_id, event_type, topic, actor, "
-	    "published_at) SELECT gen_random_uuid(), 'test', "
-	    "'test.retention.new', 'tester', now() FROM "
-	    "generate_series(1, 4)"));
 	setenv("OPSBUS_EVENT_MAINTENANCE_MS", "200", 1);
 	CU_ASSERT_EQUAL_FATAL(start_with(&srv, extra), 0);
 	unsetenv("OPSBUS_EVENT_MAINTENANCE_MS");
@@ -950,6 +966,9 @@ test_retention(void)
 	    4);
 	ASSERT_INT_EQ(harness_server_stop(&srv, SIGTERM), 0);
 	/* Let no later case publish them. */
+	free(harness_sql(NULL,
+	    "DELETE FROM event_order WHERE seq IN (SELECT seq FROM events "
+	    "WHERE topic LIKE 'test.retention.%%')"));
 	free(harness_sql(
 	    NULL, "DELETE FROM events WHERE topic LIKE 'test.retention.%%'"));
 }
@@ -1027,7 +1046,8 @@ test_list_events_and_cli(void)
 	    "jsonb_build_object('i', i, 'ssn', '123-45-6789') "
 	    "FROM generate_series(1, 5) i"));
 	CU_ASSERT_TRUE(wait_sql_zero(
-	    "SELECT count(*) FROM events WHERE position IS NULL", 5000));
+	    "SELECT count(*) FROM events_with_position WHERE position IS NULL",
+	    5000));
 	res = list_events(c, base, "test.list.", 2, true, &st);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(res);
 	ASSERT_INT_EQ(res->n_events, 2);
@@ -1168,7 +1188,8 @@ test_two_publishers_and_ws(void)
 		    "'tester')"));
 	}
 	CU_ASSERT_TRUE(wait_sql_zero(
-	    "SELECT count(*) FROM events WHERE position IS NULL", 5000));
+	    "SELECT count(*) FROM events_with_position WHERE position IS NULL",
+	    5000));
 	last = last_position();
 	CU_ASSERT_TRUE(collector_wait_position(&ca, last, 5000));
 	CU_ASSERT_TRUE(collector_wait_position(&cb, last, 5000));
@@ -1225,7 +1246,8 @@ test_database_outage(void)
 		    "'tester')"));
 	}
 	CU_ASSERT_TRUE(wait_sql_zero(
-	    "SELECT count(*) FROM events WHERE position IS NULL", 10000));
+	    "SELECT count(*) FROM events_with_position WHERE position IS NULL",
+	    10000));
 	CU_ASSERT_TRUE(collector_wait_position(&col, last_position(), 10000));
 	ASSERT_INT_EQ(collector_count(&col), 6);
 	CU_ASSERT_TRUE(collector_ordered(&col));
