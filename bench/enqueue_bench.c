@@ -13,6 +13,7 @@
 
 #include "bench_util.h"
 #include "harness.h"
+#include "opsbus/v1/health.pb-c.h"
 #include "opsbus/v1/job.pb-c.h"
 
 #define MAX_PRODUCERS 64
@@ -46,6 +47,31 @@ op_create(void *arg, int t)
 	return (0);
 }
 
+/*
+ * The ceiling: a call that does no database work at all (HealthService/
+ * Check with skip_database), from the same producers. No enqueue over nng
+ * can go faster than this on the machine.
+ */
+static int
+op_health(void *arg, int t)
+{
+	struct producers        *p = arg;
+	Opsbus__V1__CheckRequest req;
+	ProtobufCMessage        *res = NULL;
+	struct opsbus_status     st;
+
+	opsbus__v1__check_request__init(&req);
+	req.skip_database = 1;
+	if (opsbus_call(p->c[t], "opsbus.v1.HealthService/Check", &req.base,
+	        &opsbus__v1__check_response__descriptor, &res, NULL, &st)
+	    != 0) {
+		fprintf(stderr, "health: %s\n", st.message);
+		return (-1);
+	}
+	protobuf_c_message_free_unpacked(res, NULL);
+	return (0);
+}
+
 static int
 op_insert(void *arg, int t)
 {
@@ -74,15 +100,20 @@ op_insert(void *arg, int t)
  * elsewhere falls on both alike. */
 #define TURNS 6
 
-/* Jobs/s of opsbus (*o) and of the floor (*f) at conc producers. */
+/*
+ * Jobs/s of opsbus (*o) and of the floor (*f) at conc producers, and the
+ * calls/s of the ceiling (*c, a shorter slice each turn).
+ */
 static void
-run_turns(struct producers *p, int conc, double *o, double *f,
+run_turns(struct producers *p, int conc, double *o, double *f, double *c,
     struct bench_samples *lo, struct bench_samples *lf)
 {
 	double slice = bench_seconds() / TURNS;
 
-	*o = *f = 0;
+	*o = *f = *c = 0;
 	for (int k = 0; k < TURNS; k++) {
+		*c += bench_run_for(conc, op_health, p, NULL, slice / 3)
+		    / TURNS;
 		if (bench_floors()) {
 			*f += bench_run_for(conc, op_insert, p, lf, slice)
 			    / TURNS;
@@ -150,14 +181,18 @@ main(int argc, char **argv)
 			continue;
 		}
 		char   name[96];
-		double o, f;
+		double o, f, c;
 
-		run_turns(&p, conc[i], &o, &f, &lo, &lf);
+		run_turns(&p, conc[i], &o, &f, &c, &lo, &lf);
 
 		snprintf(name, sizeof(name),
 		    "CreateJob, %d producer%s, jobs/s", conc[i],
 		    conc[i] > 1 ? "s" : "");
 		bench_row(name, o, f, "jobs/s", false);
+		snprintf(name, sizeof(name),
+		    "ceiling: Health, no db, %d client%s, calls/s", conc[i],
+		    conc[i] > 1 ? "s" : "");
+		bench_row(name, c, f, "calls/s", false);
 		snprintf(name, sizeof(name), "CreateJob, %d producer%s, p50",
 		    conc[i], conc[i] > 1 ? "s" : "");
 		bench_row(name, (double) bench_samples_pct(&lo, 50) / 1e6,
