@@ -14,12 +14,15 @@
 
 struct db_rows;
 
-/* What every query that reads events for the stream selects, in order. */
-#define EVENT_STREAM_COLUMNS                                                  \
-	"position, event_id::text, event_type, topic, "                       \
-	"coalesce(job_id::text, ''), coalesce(queue, ''), "                   \
-	"coalesce(tenant, ''), actor, coalesce(correlation_id, ''), " SQL_TS( \
+/* An event row's columns as the stream shows them, position aside. */
+#define EVENT_ROW_COLUMNS                                                 \
+	"event_id::text, event_type, topic, coalesce(job_id::text, ''), " \
+	"coalesce(queue, ''), coalesce(tenant, ''), actor, "              \
+	"coalesce(correlation_id, ''), " SQL_TS(                          \
 	    "created_at") ", payload::text"
+
+/* What every query that reads events for the stream selects, in order. */
+#define EVENT_STREAM_COLUMNS "position, " EVENT_ROW_COLUMNS
 
 /* How many columns EVENT_STREAM_COLUMNS selects. */
 #define EVENT_STREAM_COLUMN_COUNT 11
