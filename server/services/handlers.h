@@ -98,5 +98,7 @@ extern const struct service_batch worker_complete_batch;
 bool job_status_valid(const char *s);
 /* A new random UUID as text, in the call's arena. */
 char *new_uuid_text(struct rpc_call *call);
+/* A new job's id: a time-ordered UUID (common/uuid4.h says why). */
+char *new_job_id_text(struct rpc_call *call);
 
 #endif

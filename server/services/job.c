@@ -147,6 +147,17 @@ new_uuid_text(struct rpc_call *call)
 	return (s);
 }
 
+char *
+new_job_id_text(struct rpc_call *call)
+{
+	char *s = arena_alloc(call->arena, UUID4_TEXT_LEN);
+
+	if (s != NULL) {
+		uuid7_text(s);
+	}
+	return (s);
+}
+
 static opsbus_err
 create_validate(struct rpc_call *call, const Opsbus__V1__CreateJobRequest *in,
     char **payload)
@@ -315,7 +326,7 @@ create_plan(struct rpc_call *call, const Opsbus__V1__CreateJobRequest *in,
 		    in->queue, in->target, in->kind, plan->max_attempts,
 		    plan->priority, plan->payload);
 	}
-	plan->id = new_uuid_text(call);
+	plan->id = new_job_id_text(call);
 	plan->event_id = new_uuid_text(call);
 	if (plan->id == NULL || plan->event_id == NULL
 	    || (in->idempotency_key[0] != '\0' && plan->raw == NULL)) {

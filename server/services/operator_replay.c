@@ -159,7 +159,7 @@ replay_dead_letter(struct rpc_call *call, const char *id, const char *actor,
 		return (err);
 	}
 	p[0] = id;
-	p[1] = new_uuid_text(call);
+	p[1] = new_job_id_text(call);
 	p[2] = call->correlation_id;
 	p[3] = actor;
 	p[4] = reason;

@@ -1,8 +1,9 @@
 /*
  * Unit tests of common/uuid4.c: the text form (version 4, RFC 4122
- * variant, lower case), no repeats within a thread, across threads (each
- * has its own buffer) or between a parent and its forked child (which must
- * not hand out the bytes left in the parent's buffer).
+ * variant, lower case; version 7 with the time first), no repeats within a
+ * thread, across threads (each has its own buffer) or between a parent and its
+ * forked child (which must not hand out the bytes left in the parent's
+ * buffer).
  */
 #include <CUnit/Basic.h>
 #include <pthread.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -56,6 +58,39 @@ test_text_form(void)
 		CU_ASSERT_EQUAL(id[14], '4');
 		CU_ASSERT_PTR_NOT_NULL(strchr("89ab", id[19]));
 	}
+}
+
+/*
+ * Version 7: the same text form with a '7', the first 48 bits the Unix time
+ * in milliseconds, so ids made later never sort before earlier ones (from
+ * one millisecond to the next), and none repeat.
+ */
+static void
+test_time_ordered(void)
+{
+	static char     ids[MANY][UUID4_TEXT_LEN];
+	struct timespec ts;
+	long long       before, stamp;
+	char            hex[13];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	before = (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	for (size_t i = 0; i < MANY; i++) {
+		uuid7_text(ids[i]);
+		ASSERT_INT_EQ(strlen(ids[i]), 36);
+		CU_ASSERT_EQUAL(ids[i][14], '7');
+		CU_ASSERT_PTR_NOT_NULL(strchr("89ab", ids[i][19]));
+		if (i > 0 && strncmp(ids[i - 1], ids[i], 13) > 0) {
+			CU_FAIL("a later id sorts before an earlier one");
+		}
+	}
+	/* 8 hex digits, the dash, 4 more: the 48-bit millisecond time. */
+	memcpy(hex, ids[0], 8);
+	memcpy(hex + 8, ids[0] + 9, 4);
+	hex[12] = '\0';
+	stamp = strtoll(hex, NULL, 16);
+	CU_ASSERT(stamp >= before && stamp <= before + 5000);
+	ASSERT_INT_EQ(repeats(ids, MANY), 0);
 }
 
 static void
@@ -128,6 +163,8 @@ static const struct harness_case cases[] = {
     {"an id is 36 lower-case characters, version 4, RFC 4122 variant",
         test_text_form},
     {"five thousand ids from one thread are all different", test_no_repeats},
+    {"version 7 ids carry the time first and sort in time order",
+        test_time_ordered},
     {"ids made by four threads at once are all different", test_threads},
     {"a forked child's next id is not its parent's next id", test_fork},
     {NULL, NULL},
