@@ -224,6 +224,24 @@ harness_server_stop(struct harness_server *s, int sig)
 	return (-1);
 }
 
+int
+harness_suite_open(struct harness_server *s, struct opsbus_client **c)
+{
+	setenv("OPSBUS_EVENTS", "off", 0);
+	if (harness_server_start(s, NULL) != 0) {
+		return (-1);
+	}
+	*c = harness_client(s, NULL);
+	return (*c != NULL ? 0 : -1);
+}
+
+int
+harness_suite_close(struct harness_server *s, struct opsbus_client *c)
+{
+	opsbus_client_close(c);
+	return (harness_server_stop(s, SIGTERM) == 0 ? 0 : -1);
+}
+
 struct opsbus_client *
 harness_client(const struct harness_server *s, const char *key)
 {

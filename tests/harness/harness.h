@@ -55,6 +55,14 @@ struct opsbus_client *harness_client(
     const struct harness_server *s, const char *key);
 
 /*
+ * A suite's server and admin client: opsbusd without an event publisher
+ * (unless OPSBUS_EVENTS says otherwise: another test may hold the default
+ * event address). Returns 0 or -1; harness_suite_close undoes it.
+ */
+int harness_suite_open(struct harness_server *s, struct opsbus_client **c);
+int harness_suite_close(struct harness_server *s, struct opsbus_client *c);
+
+/*
  * Runs the CLI with argv (NULL terminated, without the program name) and
  * the environment OPSBUS_URL/OPSBUS_API_KEY of s. Writes stdout into out
  * (malloc'd, NUL-terminated) and stderr into err when not NULL. Returns the

@@ -33,20 +33,13 @@ static int
 suite_init(void)
 {
 	setenv("OPSBUS_RESCUE_INTERVAL_MS", "100", 1);
-	/* Another test may hold the default event address. */
-	setenv("OPSBUS_EVENTS", "off", 0);
-	if (harness_server_start(&srv, NULL) != 0) {
-		return (-1);
-	}
-	cli = harness_client(&srv, NULL);
-	return (cli != NULL ? 0 : -1);
+	return (harness_suite_open(&srv, &cli));
 }
 
 static int
 suite_cleanup(void)
 {
-	opsbus_client_close(cli);
-	return (harness_server_stop(&srv, SIGTERM) == 0 ? 0 : -1);
+	return (harness_suite_close(&srv, cli));
 }
 
 static long
