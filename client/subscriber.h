@@ -120,7 +120,14 @@ int64_t opsbus_subscriber_position(struct opsbus_subscriber *s);
 void opsbus_subscriber_stats(
     struct opsbus_subscriber *s, struct opsbus_subscriber_stats *out);
 
-/* Closes the socket and frees; not while run is running. NULL: nothing. */
+/*
+ * Closes the socket and frees; not while run is running. NULL: nothing.
+ * With nng 1.5.2 (Debian bookworm's) the close can, rarely, wait forever
+ * when an event is arriving at that instant: the IPC and TCP transports
+ * restart a read on a receive that the close already stopped, and the
+ * pipe never finishes closing. A program that must not hang on its way
+ * out bounds it, as the CLI does (cli_closing in client/cli/main.c).
+ */
 void opsbus_subscriber_close(struct opsbus_subscriber *s);
 
 #endif

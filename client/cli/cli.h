@@ -45,6 +45,16 @@ long cli_int(const char *name, const char *value, long lo, long hi);
 const char *cli_positional(struct cli_args *args, int i);
 void        cli_done(struct cli_args *args, int max_positional);
 
+/*
+ * The command's work is done and its exit status is status: from here the
+ * process only closes its sockets. nng 1.5.2 (Debian's) can hang for good
+ * in nng_close when a message is arriving at that moment (the transport
+ * restarts a read on a receive aio that close has already stopped, so the
+ * pipe never finishes closing). Should closing take longer than a few
+ * seconds, the process exits with status anyway; output is flushed first.
+ */
+void cli_closing(int status);
+
 /* Prints a usage error and exits with status 2. */
 void cli_usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2))) __attribute__((noreturn));

@@ -122,6 +122,7 @@ events_follow(struct cli *cli)
 	if (rv != 0) {
 		fprintf(stderr, "opsbus: %s: %s\n", st.error_code, st.message);
 	}
+	cli_closing(rv == 0 ? 0 : 1);
 	opsbus_subscriber_close(sub);
 	return (rv == 0 ? 0 : 1);
 }

@@ -4,10 +4,40 @@
  * the command. Exit status: 0 success, 1 the server refused or could not be
  * reached (the error code and message on stderr), 2 a usage error.
  */
+#define _DEFAULT_SOURCE
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+
+/* How long closing the sockets may take before the process leaves. */
+#define CLI_CLOSE_GRACE_S 5
+
+static volatile sig_atomic_t closing_status;
+
+static void
+close_took_too_long(int sig)
+{
+	(void) sig;
+	_exit(closing_status);
+}
+
+void
+cli_closing(int status)
+{
+	struct sigaction sa;
+
+	fflush(stdout);
+	fflush(stderr);
+	closing_status = status;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = close_took_too_long;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(CLI_CLOSE_GRACE_S);
+}
 
 static void
 usage(FILE *f)
@@ -229,6 +259,7 @@ main(int argc, char **argv)
 		return (1);
 	}
 	rv = c->run_sub != NULL ? c->run_sub(&cli, sub) : c->run(&cli);
+	cli_closing(rv);
 	opsbus_client_close(cli.client);
 	return (rv);
 }

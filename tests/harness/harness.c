@@ -37,6 +37,24 @@ harness_cleanup(void)
 	}
 }
 
+/* Prints where every thread of pid is, when gdb is installed. */
+static void
+harness_stacks(pid_t pid)
+{
+	harness_sh("command -v gdb >/dev/null && timeout 60 gdb -batch -p %d "
+	           "-ex 'thread apply all bt' 2>/dev/null | grep -E "
+	           "'^#|^Thread' >&2 || true",
+	    (int) pid);
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
 const char *
 harness_tmpdir(void)
 {
@@ -184,16 +202,10 @@ harness_server_start(struct harness_server *s, const char *const *extra)
 	/* Say why before giving up: the log, and where every thread is. */
 	fprintf(stderr, "harness: opsbusd did not answer in time; log:\n");
 	harness_sh("tail -30 '%s' >&2", s->log);
-	harness_sh("command -v gdb >/dev/null && timeout 60 gdb -batch -p %d "
-	           "-ex 'thread apply all bt' 2>/dev/null | grep -E "
-	           "'^#|^Thread' >&2 || true",
-	    (int) s->pid);
+	harness_stacks(s->pid);
 	/* And of this process: its client may be what does not move. */
 	fprintf(stderr, "harness: the test process's threads:\n");
-	harness_sh("command -v gdb >/dev/null && timeout 60 gdb -batch -p %d "
-	           "-ex 'thread apply all bt' 2>/dev/null | grep -E "
-	           "'^#|^Thread' >&2 || true",
-	    (int) getpid());
+	harness_stacks(getpid());
 	harness_server_stop(s, SIGKILL);
 	return (-1);
 }
@@ -280,6 +292,54 @@ slurp(const char *path)
 	return (buf);
 }
 
+/*
+ * Waits for a child the harness started, at most HARNESS_CHILD_TIMEOUT_S
+ * seconds (default 120): a test must fail, not hang until CTest kills the
+ * whole program and its evidence. A child past the deadline has its
+ * threads' stacks printed (when gdb is installed) and is killed with its
+ * process group. Returns the exit status, 128 + signal when a signal
+ * ended it, or 124 when it was killed for the deadline.
+ */
+int
+harness_wait_child(pid_t pid, const char *what)
+{
+	const char     *env = getenv("HARNESS_CHILD_TIMEOUT_S");
+	long            limit_ms = (env != NULL ? atol(env) : 120) * 1000;
+	struct timespec start, now;
+	int             status;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid) {
+			break;
+		}
+		if (r < 0 && errno != EINTR) {
+			return (-1);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000
+		        + (now.tv_nsec - start.tv_nsec) / 1000000
+		    >= limit_ms) {
+			fprintf(stderr,
+			    "harness: '%s' (pid %d) still runs after %ld s; "
+			    "its stacks, then SIGKILL:\n",
+			    what, (int) pid, limit_ms / 1000);
+			harness_stacks(pid);
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return (124);
+		}
+		sleep_ms(20);
+	}
+	if (WIFEXITED(status)) {
+		return (WEXITSTATUS(status));
+	}
+	return (WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1);
+}
+
 int
 harness_cli(const struct harness_server *s, const char *const *argv,
     char **out, char **err)
@@ -294,7 +354,8 @@ harness_cli(const struct harness_server *s, const char *const *argv,
 	pid = fork();
 	if (pid == 0) {
 		const char *args[64];
-		int         a = 0;
+		(void) setpgid(0, 0);
+		int a = 0;
 		int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
@@ -310,14 +371,14 @@ harness_cli(const struct harness_server *s, const char *const *argv,
 		execv(bin, (char *const *) (uintptr_t) args);
 		_exit(127);
 	}
-	waitpid(pid, &status, 0);
+	status = harness_wait_child(pid, "the opsbus CLI");
 	if (out != NULL) {
 		*out = slurp(out_path);
 	}
 	if (err != NULL) {
 		*err = slurp(err_path);
 	}
-	return (WIFEXITED(status) ? WEXITSTATUS(status) : 128);
+	return (status);
 }
 
 long
@@ -342,13 +403,22 @@ harness_sh(const char *fmt, ...)
 {
 	char    cmd[4096];
 	va_list ap;
+	pid_t   pid;
 	int     rv;
 
 	va_start(ap, fmt);
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
-	rv = system(cmd);
-	return (WIFEXITED(rv) ? WEXITSTATUS(rv) : -1);
+	if ((pid = fork()) == 0) {
+		(void) setpgid(0, 0);
+		execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
+		_exit(127);
+	}
+	if (pid < 0) {
+		return (-1);
+	}
+	rv = harness_wait_child(pid, cmd);
+	return (rv >= 128 ? -1 : rv);
 }
 
 int

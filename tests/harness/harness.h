@@ -82,7 +82,16 @@ char *harness_sql(const char *db, const char *fmt, ...)
 long harness_sql_long(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
-/* Runs a shell command; returns its exit status. */
+/*
+ * Waits for the child pid (what names it in messages) at most
+ * HARNESS_CHILD_TIMEOUT_S seconds (default 120); past that prints its
+ * stacks and kills it with its process group. Returns its exit status,
+ * 128 + the signal that ended it, or 124 when the deadline did.
+ */
+int harness_wait_child(pid_t pid, const char *what);
+
+/* Runs a shell command under harness_wait_child's deadline; returns its
+ * exit status, or -1 when it did not exit by itself. */
 int harness_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Registers cases under suite and runs them; returns the exit status. */
