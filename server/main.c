@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "services/handlers.h"
 #include "services/registry.h"
 #include "services/rescuer.h"
+#include "stop_guard.h"
 #include "store/db.h"
 #include "store/pool.h"
 #include "store/embedded.h"
@@ -101,7 +103,13 @@ usage(FILE *f)
 	    "                    http://127.0.0.1:8080; off: no gateway)\n"
 	    "  --log-level L     debug, info, warn, error (env "
 	    "OPSBUS_LOG_LEVEL; default info)\n"
-	    "  --version         print the version\n");
+	    "  --version         print the version\n"
+	    "\n"
+	    "Stopping (SIGTERM, SIGINT) drains the calls in flight. Should "
+	    "it\n"
+	    "take longer than OPSBUS_STOP_GRACE_MS (default: the call "
+	    "timeout\n"
+	    "+ 30 s), opsbusd stops its embedded PostgreSQL and exits 1.\n");
 }
 
 static int
@@ -341,6 +349,7 @@ main(int argc, char **argv)
 	struct bulk_runner      *bulk = NULL;
 	struct gateway          *gw = NULL;
 	struct db_pool          *pool = NULL;
+	bool                     stop_guarded = false;
 	struct service_config    scfg;
 	struct rpc_dispatcher    disp;
 	struct rpc_server_config rcfg;
@@ -498,6 +507,13 @@ main(int argc, char **argv)
 
 	rv = wait_for_signal();
 	log_info("stopping: draining calls in flight", "signal=%d", rv);
+	/* Calls in flight may take their whole deadline; closing the
+	 * sockets after them, a moment. */
+	stop_guarded = stop_guard_arm(getenv("OPSBUS_STOP_GRACE_MS") != NULL
+	                       ? atol(getenv("OPSBUS_STOP_GRACE_MS"))
+	                       : (long) c.default_timeout_ms + 30000,
+	                   pg)
+	    == 0;
 	worker_drain();
 	/* HTTP first: its requests in flight are RPC calls in flight. */
 	gateway_stop(gw);
@@ -517,6 +533,9 @@ out:
 	db_pool_free(pool);
 	auth_free(auth);
 	db_free(db);
+	if (stop_guarded) {
+		(void) stop_guard_release();
+	}
 	if (pg != NULL) {
 		log_info("stopping the embedded PostgreSQL", "data_dir=%s",
 		    c.data_dir);

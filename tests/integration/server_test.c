@@ -224,6 +224,37 @@ test_embedded_postgres(void)
 	CU_ASSERT_NOT_EQUAL(stat(pidfile, &sb), 0);
 	ASSERT_INT_EQ(harness_sh("grep -q 'opsbusd stopped' '%s'", out), 0);
 
+	/* Stopping past its grace (here 1 ms, so that the guard fires while
+	 * the server stops as usual): the embedded PostgreSQL is stopped all
+	 * the same and opsbusd says why it exits 1. */
+	ASSERT_INT_EQ(harness_sh("OPSBUS_PG_NOSYNC=1 OPSBUS_STOP_GRACE_MS=1 "
+	                         "'%s' --data-dir '%s' --listen "
+	                         "'ipc://%s/emb.sock' > '%s' 2>&1 & "
+	                         "echo $! > '%s/emb.pid'",
+	                  bin, dir, harness_tmpdir(), out, harness_tmpdir()),
+	    0);
+	up = 1;
+	for (int i = 0; i < 200 && up != 0; i++) {
+		struct timespec ts = {0, 100 * 1000 * 1000};
+
+		if ((up = harness_sh("grep -q 'opsbusd ready' '%s'", out))
+		    != 0) {
+			nanosleep(&ts, NULL);
+		}
+	}
+	ASSERT_INT_EQ(up, 0);
+	CU_ASSERT_EQUAL(stat(pidfile, &sb), 0);
+	ASSERT_INT_EQ(harness_sh("pid=$(cat '%s/emb.pid'); kill -TERM $pid; "
+	                         "wait_gone() { for i in $(seq 100); do "
+	                         "kill -0 $pid 2>/dev/null || return 0; "
+	                         "sleep 0.1; done; return 1; }; wait_gone",
+	                  harness_tmpdir()),
+	    0);
+	CU_ASSERT_NOT_EQUAL(stat(pidfile, &sb), 0);
+	ASSERT_INT_EQ(
+	    harness_sh("grep -q 'stopping takes too long' '%s'", out), 0);
+	ASSERT_INT_EQ(harness_sh("grep -q 'opsbusd stopped' '%s'", out), 1);
+
 	/* Without PostgreSQL's binaries: a clear message, exit non-zero. */
 	ASSERT_INT_EQ(
 	    harness_sh("OPSBUS_PG_BINDIR=/nonexistent '%s' --data-dir "
