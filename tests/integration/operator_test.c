@@ -1950,7 +1950,10 @@ test_bulk_1000_at_200(void)
 	fprintf(stderr, "bulk replay of 1000 at 200/s took %lld ms\n", ms);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(status);
 	ASSERT_STR_EQ(status, "completed");
-	CU_ASSERT_TRUE(ms >= 4500 && ms <= 7500);
+	/* 200/s is a ceiling: never faster (4.5 s at the least, the first
+	 * item going at once). Slower is allowed, within reason: a sanitizer
+	 * build sharing two cores with the other suites has taken 8 s. */
+	CU_ASSERT_TRUE(ms >= 4500 && ms <= 15000);
 	Opsbus__V1__BulkOperation *op = bulk_get(cli, id, &res);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(op);
 	ASSERT_INT_EQ(op->replayed, 1000);
