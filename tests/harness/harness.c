@@ -7,8 +7,10 @@
 #include "harness.h"
 
 #include <CUnit/Basic.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -421,14 +423,83 @@ harness_sh(const char *fmt, ...)
 	return (rv >= 128 ? -1 : rv);
 }
 
+/* Sends SIGKILL to every child of this process (opsbusd, the CLI...). */
+static void
+kill_children(void)
+{
+	DIR           *d = opendir("/proc");
+	struct dirent *e;
+
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		char  path[300], buf[512];
+		FILE *f;
+		char *paren;
+		long  ppid = -1;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9') {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		if ((f = fopen(path, "r")) == NULL) {
+			continue;
+		}
+		/* "pid (comm) state ppid ...": comm may hold spaces. */
+		if (fgets(buf, sizeof(buf), f) != NULL
+		    && (paren = strrchr(buf, ')')) != NULL) {
+			ppid = strtol(paren + 4, NULL, 10);
+		}
+		fclose(f);
+		if (ppid == (long) getpid()) {
+			kill((pid_t) atol(e->d_name), SIGKILL);
+		}
+	}
+	if (d != NULL) {
+		closedir(d);
+	}
+}
+
+/*
+ * A test program that has not finished after HARNESS_SUITE_TIMEOUT_S
+ * seconds (default 540, before CTest's 600 kills it without a word) prints
+ * where each of its threads is and exits 1: a hang leaves its evidence.
+ */
+static void *
+suite_watchdog(void *arg)
+{
+	long            limit = *(const long *) arg;
+	struct timespec ts = {limit, 0};
+
+	while (nanosleep(&ts, &ts) != 0) { }
+	fprintf(stderr,
+	    "harness: the suite still runs after %ld s; its threads:\n",
+	    limit);
+	harness_stacks(getpid());
+	/* Not exit(): its handlers may wait on what hangs. Leave nothing
+	 * running: the servers and tools started, then PostgreSQL. */
+	kill_children();
+	pg_embedded_free(pg);
+	pg = NULL;
+	fprintf(stderr, "harness: its files are kept in %s\n", tmpdir);
+	_exit(1);
+}
+
 int
 harness_run(const char *suite, const struct harness_case *cases,
     int (*init)(void), int (*cleanup)(void))
 {
-	CU_pSuite s;
-	unsigned  failures;
+	static long watchdog_limit;
+	const char *env = getenv("HARNESS_SUITE_TIMEOUT_S");
+	pthread_t   watchdog;
+	CU_pSuite   s;
+	unsigned    failures;
 
 	signal(SIGPIPE, SIG_IGN);
+	watchdog_limit = env != NULL ? atol(env) : 540;
+	if (watchdog_limit > 0
+	    && pthread_create(&watchdog, NULL, suite_watchdog, &watchdog_limit)
+	        == 0) {
+		pthread_detach(watchdog);
+	}
 	if (CU_initialize_registry() != CUE_SUCCESS) {
 		return (1);
 	}
