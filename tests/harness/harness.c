@@ -106,8 +106,12 @@ harness_pg_handle(void)
 static int
 server_ready(struct harness_server *s)
 {
+	/* A generous deadline: a client that gives up and closes while
+	 * opsbusd is still sending its SP header makes nng 1.5.2's listener
+	 * stop accepting for good (EPIPE is taken for "closed"). Before the
+	 * server listens, the call waits while the dialer retries. */
 	struct opsbus_client_config cfg
-	    = {.url = s->url, .timeout_ms = 500, .lazy = 1};
+	    = {.url = s->url, .timeout_ms = 5000, .lazy = 1};
 	struct opsbus_client    *c;
 	struct opsbus_status     st;
 	Opsbus__V1__CheckRequest req = OPSBUS__V1__CHECK_REQUEST__INIT;
