@@ -35,26 +35,6 @@ sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static long sql_long(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static long
-sql_long(const char *fmt, ...)
-{
-	char    sql[4096];
-	va_list ap;
-	char   *v;
-	long    n;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	v = harness_sql(NULL, "%s", sql);
-	n = v != NULL ? atol(v) : -1;
-	free(v);
-	return (n);
-}
-
 /* An events URL of its own for each server of the test program. */
 static void
 events_url(char *buf, size_t len, const char *name)
@@ -315,19 +295,19 @@ pg_insert_event(PGconn *conn, const char *topic)
 static int64_t
 last_position(void)
 {
-	return (sql_long("SELECT last_position FROM event_positions"));
+	return (harness_sql_long("SELECT last_position FROM event_positions"));
 }
 
 static bool
 wait_sql_zero(const char *sql, int ms)
 {
 	for (int waited = 0; waited < ms; waited += 20) {
-		if (sql_long("%s", sql) == 0) {
+		if (harness_sql_long("%s", sql) == 0) {
 			return (true);
 		}
 		sleep_ms(20);
 	}
-	return (sql_long("%s", sql) == 0);
+	return (harness_sql_long("%s", sql) == 0);
 }
 
 /*
@@ -367,9 +347,10 @@ test_out_of_order_commits(void)
 	CU_ASSERT_TRUE(pg_ok(c, "COMMIT"));
 	sleep_ms(400);
 	ASSERT_INT_EQ(collector_count(&col), 0);
-	ASSERT_INT_EQ(sql_long("SELECT count(*) FROM events_with_position "
-	                       "WHERE topic = 'test.ooo.c' AND position IS "
-	                       "NULL"),
+	ASSERT_INT_EQ(
+	    harness_sql_long("SELECT count(*) FROM events_with_position "
+	                     "WHERE topic = 'test.ooo.c' AND position IS "
+	                     "NULL"),
 	    1);
 	CU_ASSERT_TRUE(pg_ok(b, "COMMIT"));
 	sleep_ms(400);
@@ -386,11 +367,12 @@ test_out_of_order_commits(void)
 	ASSERT_STR_EQ(got, want);
 	/* a's event first although its seq is the highest. */
 	ASSERT_INT_EQ(
-	    sql_long("SELECT count(*) FROM events_with_position WHERE topic = "
-	             "'test.ooo.a' AND position < (SELECT position FROM "
-	             "events_with_position WHERE topic = 'test.ooo.b') AND "
-	             "seq > (SELECT seq FROM "
-	             "events WHERE topic = 'test.ooo.c')"),
+	    harness_sql_long(
+	        "SELECT count(*) FROM events_with_position WHERE topic = "
+	        "'test.ooo.a' AND position < (SELECT position FROM "
+	        "events_with_position WHERE topic = 'test.ooo.b') AND "
+	        "seq > (SELECT seq FROM "
+	        "events WHERE topic = 'test.ooo.c')"),
 	    1);
 	free(want);
 	free(got);
@@ -653,7 +635,8 @@ test_sigkill_restart(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(want);
 	ASSERT_STR_EQ(got, want);
 	ASSERT_INT_EQ(collector_count(&col),
-	    sql_long("SELECT count(*) FROM jobs WHERE queue LIKE 'kill-%%'"));
+	    harness_sql_long(
+	        "SELECT count(*) FROM jobs WHERE queue LIKE 'kill-%%'"));
 	opsbus_subscriber_stats(col.sub, &stats);
 	fprintf(stderr,
 	    "after restart: received %llu, delivered %llu (%llu fetched), "
@@ -872,22 +855,25 @@ test_backlog_waits_for_publisher(void)
 	}
 	sleep_ms(700);
 	ASSERT_INT_EQ(
-	    sql_long("SELECT count(*) FROM events_with_position WHERE topic "
-	             "= 'job.created.outbox' AND NOT published"),
+	    harness_sql_long(
+	        "SELECT count(*) FROM events_with_position WHERE topic "
+	        "= 'job.created.outbox' AND NOT published"),
 	    5);
 	ASSERT_INT_EQ(collector_count(&col), 0);
 	ASSERT_INT_EQ(harness_cli(&off, backlog, &out, NULL), 0);
 	snprintf(line, sizeof(line), "unpublished:          %ld\n",
-	    sql_long("SELECT count(*) FROM events_with_position WHERE NOT "
-	             "published"));
+	    harness_sql_long(
+	        "SELECT count(*) FROM events_with_position WHERE NOT "
+	        "published"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, line));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "oldest unpublished:"));
 	snprintf(line, sizeof(line), "waiting for order:    %ld\n",
-	    sql_long("SELECT count(*) FROM events_with_position WHERE "
-	             "position IS NULL"));
+	    harness_sql_long("SELECT count(*) FROM events_with_position WHERE "
+	                     "position IS NULL"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, line));
-	CU_ASSERT_TRUE(sql_long("SELECT count(*) FROM events_with_position "
-	                        "WHERE position IS NULL")
+	CU_ASSERT_TRUE(
+	    harness_sql_long("SELECT count(*) FROM events_with_position "
+	                     "WHERE position IS NULL")
 	    >= 5);
 	free(out);
 
@@ -902,8 +888,9 @@ test_backlog_waits_for_publisher(void)
 	    5000));
 	ASSERT_INT_EQ(harness_cli(&off, backlog_json, &out, NULL), 0);
 	snprintf(line, sizeof(line), "\"unpublished\": \"%ld\"",
-	    sql_long("SELECT count(*) FROM events_with_position WHERE NOT "
-	             "published"));
+	    harness_sql_long(
+	        "SELECT count(*) FROM events_with_position WHERE NOT "
+	        "published"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, line));
 	free(out);
 	opsbus_client_close(c);
@@ -958,11 +945,13 @@ test_retention(void)
 	    10000));
 	/* No subscriber is connected: they stay unpublished, and kept. */
 	sleep_ms(500);
-	ASSERT_INT_EQ(sql_long("SELECT count(*) FROM events WHERE topic = "
-	                       "'test.retention.unpublished'"),
+	ASSERT_INT_EQ(
+	    harness_sql_long("SELECT count(*) FROM events WHERE topic = "
+	                     "'test.retention.unpublished'"),
 	    3);
-	ASSERT_INT_EQ(sql_long("SELECT count(*) FROM events WHERE topic = "
-	                       "'test.retention.new'"),
+	ASSERT_INT_EQ(
+	    harness_sql_long("SELECT count(*) FROM events WHERE topic = "
+	                     "'test.retention.new'"),
 	    4);
 	ASSERT_INT_EQ(harness_server_stop(&srv, SIGTERM), 0);
 	/* Let no later case publish them. */
