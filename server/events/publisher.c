@@ -52,6 +52,7 @@
 
 #include "arena.h"
 #include "events/sequencer.h"
+#include "listen/listeners.h"
 #include "log.h"
 #include "services/event_view.h"
 #include "store/db.h"
@@ -68,16 +69,20 @@
 #define PRUNE_ROUNDS 10
 #define MAX_PIPES    4096
 
+/* The most event addresses one publisher listens on. */
+#define PUBLISHER_MAX_URLS 16
+
 struct events_publisher {
-	char      *urls;
-	char      *conninfo;
-	int        retention_hours;
-	int        poll_ms;
-	int        maintenance_ms;
-	int        batch;
-	nng_socket sock;
-	pthread_t  thread;
-	bool       thread_started;
+	char             *urls;
+	char             *conninfo;
+	int               retention_hours;
+	int               poll_ms;
+	int               maintenance_ms;
+	int               batch;
+	nng_socket        sock;
+	struct listeners *listeners;
+	pthread_t         thread;
+	bool              thread_started;
 	/* Written to wake the thread: stop, a new subscriber. */
 	int         wake[2];
 	atomic_bool stopping;
@@ -529,13 +534,15 @@ publisher_main(void *arg)
 	return (NULL);
 }
 
+/* Listens on each of the comma-separated p->urls (PUB answers SUB). */
 static int
 publisher_listen(struct events_publisher *p, char *err, size_t err_len)
 {
-	char *save = NULL;
-	char *list = strdup(p->urls);
-	int   rv = 0;
-	int   n = 0;
+	char       *save = NULL;
+	char       *list = strdup(p->urls);
+	const char *urls[PUBLISHER_MAX_URLS];
+	size_t      n = 0;
+	int         rv;
 
 	if (list == NULL) {
 		snprintf(err, err_len, "out of memory");
@@ -543,24 +550,22 @@ publisher_listen(struct events_publisher *p, char *err, size_t err_len)
 	}
 	for (char *u = strtok_r(list, ",", &save); u != NULL;
 	     u = strtok_r(NULL, ",", &save)) {
-		if (u[0] == '\0') {
-			continue;
+		if (u[0] != '\0' && n < PUBLISHER_MAX_URLS) {
+			urls[n++] = u;
 		}
-		if ((rv = nng_listen(p->sock, u, NULL, 0)) != 0) {
-			snprintf(err, err_len,
-			    "events: cannot listen on %s: %s", u,
-			    nng_strerror(rv));
-			break;
-		}
-		log_info("listening", "events=%s", u);
-		n++;
 	}
-	free(list);
-	if (rv == 0 && n == 0) {
+	if (n == 0) {
 		snprintf(err, err_len, "events: no URL to listen on");
+		free(list);
 		return (-1);
 	}
-	return (rv == 0 ? 0 : -1);
+	rv = listeners_open(
+	    p->sock, urls, n, "events", &p->listeners, err, err_len);
+	for (size_t i = 0; rv == 0 && i < n; i++) {
+		log_info("listening", "events=%s", urls[i]);
+	}
+	free(list);
+	return (rv);
 }
 
 /* A tuning knob from the environment, 10..3600000 ms, else def. */
@@ -663,6 +668,7 @@ events_publisher_stop(struct events_publisher *p)
 		publisher_wake(p);
 		pthread_join(p->thread, NULL);
 	}
+	listeners_close(p->listeners);
 	if (nng_socket_id(p->sock) > 0) {
 		nng_close(p->sock);
 	}

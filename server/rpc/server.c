@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "listen/listeners.h"
 #include "log.h"
 
 struct rpc_worker {
@@ -30,6 +31,7 @@ struct rpc_worker {
 struct rpc_server {
 	const struct rpc_dispatcher *d;
 	nng_socket                   sock;
+	struct listeners            *listeners;
 	atomic_bool                  stopping;
 	int                          n_workers;
 	struct rpc_worker           *workers;
@@ -142,15 +144,13 @@ rpc_server_start(const struct rpc_server_config *cfg,
 		return (-1);
 	}
 	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, cfg->transport_max);
-	for (size_t i = 0; i < cfg->n_urls; i++) {
-		if ((rv = nng_listen(srv->sock, cfg->urls[i], NULL, 0)) != 0) {
-			snprintf(err, err_len, "cannot listen on %s: %s",
-			    cfg->urls[i], nng_strerror(rv));
-			nng_close(srv->sock);
-			free(srv->workers);
-			free(srv);
-			return (-1);
-		}
+	if (listeners_open(srv->sock, cfg->urls, cfg->n_urls, "rpc",
+	        &srv->listeners, err, err_len)
+	    != 0) {
+		nng_close(srv->sock);
+		free(srv->workers);
+		free(srv);
+		return (-1);
 	}
 	srv->n_workers = cfg->workers;
 	for (int i = 0; i < cfg->workers; i++) {
@@ -161,6 +161,7 @@ rpc_server_start(const struct rpc_server_config *cfg,
 		    || nng_aio_alloc(&w->recv_aio, NULL, NULL) != 0
 		    || nng_aio_alloc(&w->send_aio, NULL, NULL) != 0) {
 			snprintf(err, err_len, "cannot set up worker %d", i);
+			listeners_close(srv->listeners);
 			nng_close(srv->sock);
 			server_free(srv);
 			return (-1);
@@ -202,6 +203,7 @@ rpc_server_stop(struct rpc_server *srv)
 	for (int i = 0; i < srv->n_workers; i++) {
 		nng_ctx_close(srv->workers[i].ctx);
 	}
+	listeners_close(srv->listeners);
 	nng_close(srv->sock);
 	server_free(srv);
 }

@@ -5,12 +5,16 @@
  * stopped with the server, and migrations are applied once and guarded by
  * their checksums.
  */
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -334,6 +338,108 @@ test_migrations(void)
 	unsetenv("HARNESS_SQL_QUIET");
 }
 
+/* Connects to the unix socket at an ipc:// URL and closes at once. */
+static int
+connect_and_leave(const char *url)
+{
+	struct sockaddr_un sun;
+	int                fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	int                rv;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", url + 6);
+	rv = connect(fd, (struct sockaddr *) &sun, sizeof(sun));
+	close(fd);
+	return (rv);
+}
+
+/* A fresh SUB socket on url receives a message within ms; 1 or 0. */
+static int
+subscriber_receives(const char *url, int ms)
+{
+	nng_socket sub;
+	nng_msg   *msg = NULL;
+	double     until = now_s() + ms / 1000.0;
+	int        got = 0;
+
+	if (nng_sub0_open(&sub) != 0) {
+		return (0);
+	}
+	nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "", 0);
+	nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 200);
+	nng_dial(sub, url, NULL, NNG_FLAG_NONBLOCK);
+	while (!got && now_s() < until) {
+		free(harness_sql(NULL,
+		    "INSERT INTO events (event_id, event_type, topic, actor) "
+		    "VALUES (gen_random_uuid(), 'test', 'test.listener', "
+		    "'tester')"));
+		if (nng_recvmsg(sub, &msg, 0) == 0) {
+			nng_msg_free(msg);
+			got = 1;
+		}
+	}
+	/* Quiet before closing: nng 1.5.2's close can wait forever on a
+	 * message that is arriving (see client/subscriber.h). Nothing else
+	 * writes events here, so once these are in, none comes. */
+	while (nng_recvmsg(sub, &msg, 0) == 0) {
+		nng_msg_free(msg);
+	}
+	nng_close(sub);
+	return (got);
+}
+
+/*
+ * Peers that connect and leave at once (a port scan) stop an nng 1.5.2
+ * listener for good; the guard listens again and new clients and
+ * subscribers are served.
+ */
+static void
+test_listeners_survive_connect_and_leave(void)
+{
+	struct harness_server srv;
+	struct opsbus_client *c;
+	struct opsbus_status  st;
+	char                  ev[300];
+	const char           *extra[] = {"--events", ev, NULL};
+
+	snprintf(ev, sizeof(ev), "ipc://%s/ev-scan.sock", harness_tmpdir());
+	setenv("OPSBUS_LISTENER_CHECK_MS", "100", 1);
+	CU_ASSERT_EQUAL_FATAL(harness_server_start(&srv, extra), 0);
+	unsetenv("OPSBUS_LISTENER_CHECK_MS");
+	for (int i = 0; i < 200; i++) {
+		ASSERT_INT_EQ(connect_and_leave(srv.url), 0);
+		ASSERT_INT_EQ(connect_and_leave(ev), 0);
+	}
+	/* A new client: served once the guard has listened again. */
+	{
+		struct opsbus_client_config cfg = {.url = srv.url,
+		    .api_key = srv.api_key,
+		    .timeout_ms = 10000,
+		    .lazy = 1};
+		Opsbus__V1__CheckRequest req = OPSBUS__V1__CHECK_REQUEST__INIT;
+		ProtobufCMessage        *out = NULL;
+
+		CU_ASSERT_EQUAL_FATAL(opsbus_client_open(&cfg, &c, &st), 0);
+		req.skip_database = 1;
+		CU_ASSERT_EQUAL(
+		    opsbus_call(c, "opsbus.v1.HealthService/Check", &req.base,
+		        &opsbus__v1__check_response__descriptor, &out, NULL,
+		        &st),
+		    0);
+		if (out != NULL) {
+			protobuf_c_message_free_unpacked(out, NULL);
+		}
+		opsbus_client_close(c);
+	}
+	CU_ASSERT_TRUE(subscriber_receives(ev, 10000));
+	ASSERT_INT_EQ(
+	    harness_sh("grep -q 'listening again.*rpc=' '%s'", srv.log), 0);
+	ASSERT_INT_EQ(
+	    harness_sh("grep -q 'listening again.*events=' '%s'", srv.log), 0);
+	ASSERT_INT_EQ(harness_server_stop(&srv, SIGTERM), 0);
+}
+
 int
 main(void)
 {
@@ -347,6 +453,8 @@ main(void)
 	        test_embedded_postgres},
 	    {"migrations apply once and an edited one stops the start",
 	        test_migrations},
+	    {"listeners survive peers that connect and leave at once",
+	        test_listeners_survive_connect_and_leave},
 	    {NULL, NULL},
 	};
 
