@@ -26,6 +26,8 @@
 #define SUB_PAGE            1000
 #define SUB_MAX_MESSAGE     (16 * 1024 * 1024)
 #define SUB_RETRY_MS        500
+#define SUB_QUIET_MS        100
+#define SUB_DRAIN_MS        1000
 
 struct opsbus_subscriber {
 	nng_socket            sock;
@@ -410,6 +412,27 @@ opsbus_subscriber_stats(
 	out->malformed = atomic_load(&s->malformed);
 }
 
+/*
+ * Reads and drops what arrives until the socket has been quiet for
+ * SUB_QUIET_MS (at most SUB_DRAIN_MS in all). nng 1.5.2's close can wait
+ * forever on a message arriving at that instant (see subscriber.h);
+ * closing after a quiet moment makes that unlikely, though a stream that
+ * never pauses still closes at the end of the drain.
+ */
+static void
+sub_drain(nng_socket sock)
+{
+	struct timespec start;
+	nng_msg        *msg;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, SUB_QUIET_MS);
+	while (ms_since(&start) < SUB_DRAIN_MS
+	    && nng_recvmsg(sock, &msg, 0) == 0) {
+		nng_msg_free(msg);
+	}
+}
+
 void
 opsbus_subscriber_close(struct opsbus_subscriber *s)
 {
@@ -417,6 +440,7 @@ opsbus_subscriber_close(struct opsbus_subscriber *s)
 		return;
 	}
 	if (nng_socket_id(s->sock) > 0) {
+		sub_drain(s->sock);
 		nng_close(s->sock);
 	}
 	free(s->prefix);

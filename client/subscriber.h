@@ -125,8 +125,10 @@ void opsbus_subscriber_stats(
  * With nng 1.5.2 (Debian bookworm's) the close can, rarely, wait forever
  * when an event is arriving at that instant: the IPC and TCP transports
  * restart a read on a receive that the close already stopped, and the
- * pipe never finishes closing. A program that must not hang on its way
- * out bounds it, as the CLI does (cli_closing in client/cli/main.c).
+ * pipe never finishes closing. So close first drops what arrives until
+ * the socket has been quiet for 100 ms (1 s at most), which makes the race
+ * unlikely; a program that must not hang on its way out still bounds the
+ * close, as the CLI does (cli_closing in client/cli/main.c).
  */
 void opsbus_subscriber_close(struct opsbus_subscriber *s);
 
