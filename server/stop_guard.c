@@ -7,9 +7,9 @@
 #include "stop_guard.h"
 
 #include <pthread.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 static pthread_mutex_t     guard_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -19,11 +19,8 @@ static long                guard_grace_ms;
 static void *
 stop_guard_main(void *arg)
 {
-	struct timespec ts
-	    = {guard_grace_ms / 1000, (guard_grace_ms % 1000) * 1000000L};
-
 	(void) arg;
-	while (nanosleep(&ts, &ts) != 0) { }
+	clock_sleep_ms(guard_grace_ms);
 	pthread_mutex_lock(&guard_lock);
 	log_error("stopping takes too long: a socket does not close (nng "
 	          "1.5.2's close race); every acknowledged call is committed; "

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define LISTENERS_DEFAULT_CHECK_MS 1000
@@ -39,11 +40,11 @@ struct listeners {
 	size_t                 n;
 	struct listener_entry *v;
 	int                    check_ms;
-	pthread_mutex_t        mu; /* guards v[] against a concurrent check */
-	pthread_cond_t         cv;
-	bool                   stop;
-	bool                   started;
-	pthread_t              thread;
+	pthread_mutex_t mu; /* with cv: the guard sleeps, stop wakes it */
+	pthread_cond_t  cv;
+	bool            stop;
+	bool            started;
+	pthread_t       thread;
 };
 
 /* A tcp URL on port 0 names the port nng chose; others stay as they are. */
@@ -91,17 +92,16 @@ find_listener(nng_stat *s, int id)
 	return (NULL);
 }
 
-/* The sum of the listener's statistics named a and b (b may be NULL). */
+/*
+ * The sum of the listener's statistics named a and b (b may be NULL) in
+ * the snapshot all.
+ */
 static uint64_t
-listener_stat(nng_listener l, const char *a, const char *b)
+stat_of(nng_stat *all, nng_listener l, const char *a, const char *b)
 {
-	nng_stat *all, *ls;
+	nng_stat *ls = find_listener(all, nng_listener_id(l));
 	uint64_t  n = 0;
 
-	if (nng_stats_get(&all) != 0) {
-		return (0);
-	}
-	ls = find_listener(all, nng_listener_id(l));
 	for (nng_stat *s = ls != NULL ? nng_stat_child(ls) : NULL; s != NULL;
 	     s = nng_stat_next(s)) {
 		if (strcmp(nng_stat_name(s), a) == 0
@@ -109,35 +109,38 @@ listener_stat(nng_listener l, const char *a, const char *b)
 			n += nng_stat_value(s);
 		}
 	}
+	return (n);
+}
+
+/* The same, in a snapshot of its own. */
+static uint64_t
+listener_stat(nng_listener l, const char *a, const char *b)
+{
+	nng_stat *all;
+	uint64_t  n;
+
+	if (nng_stats_get(&all) != 0) {
+		return (0);
+	}
+	n = stat_of(all, l, a, b);
 	nng_stats_free(all);
 	return (n);
 }
 
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) { }
-}
-
+/* Milliseconds from now to deadline_us (clock_now_us); <= 0 once past. */
 static long
-ms_left(const struct timespec *deadline)
+ms_left(int64_t deadline_us)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return ((long) (deadline->tv_sec - now.tv_sec) * 1000
-	    + (deadline->tv_nsec - now.tv_nsec) / 1000000);
+	return ((long) ((deadline_us - clock_now_us()) / 1000));
 }
 
 /* Waits for events on fd until the deadline; 1 ready, 0 not in time. */
 static int
-wait_fd(int fd, short events, const struct timespec *deadline)
+wait_fd(int fd, short events, int64_t deadline_us)
 {
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = events};
-		long          left = ms_left(deadline);
+		long          left = ms_left(deadline_us);
 		int           rv;
 
 		if (left <= 0) {
@@ -219,7 +222,7 @@ url_address(const char *url, struct sockaddr_storage *ss, socklen_t *len)
  * made, 1 for a transport not probed, -1 when it failed.
  */
 static int
-handshake(const char *url, uint16_t peer, const struct timespec *deadline)
+handshake(const char *url, uint16_t peer, int64_t deadline_us)
 {
 	const uint8_t mine[8] = {0, 'S', 'P', 0, (uint8_t) (peer >> 8),
 	    (uint8_t) (peer & 0xff), 0, 0};
@@ -238,7 +241,7 @@ handshake(const char *url, uint16_t peer, const struct timespec *deadline)
 		return (-1);
 	}
 	if (connect(fd, (struct sockaddr *) &ss, len) != 0
-	    && (errno != EINPROGRESS || !wait_fd(fd, POLLOUT, deadline)
+	    && (errno != EINPROGRESS || !wait_fd(fd, POLLOUT, deadline_us)
 	        || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0
 	        || err != 0)) {
 		close(fd);
@@ -249,7 +252,7 @@ handshake(const char *url, uint16_t peer, const struct timespec *deadline)
 		close(fd);
 		return (-1);
 	}
-	while (got < sizeof(theirs) && wait_fd(fd, POLLIN, deadline)) {
+	while (got < sizeof(theirs) && wait_fd(fd, POLLIN, deadline_us)) {
 		ssize_t r = recv(fd, theirs + got, sizeof(theirs) - got, 0);
 
 		if (r > 0) {
@@ -272,20 +275,18 @@ handshake(const char *url, uint16_t peer, const struct timespec *deadline)
 static bool
 listener_accepts(const struct listeners *ls, const struct listener_entry *e)
 {
-	uint64_t        before = listener_stat(e->l, "accept", NULL);
-	struct timespec deadline;
-	int             rv;
+	uint64_t before = listener_stat(e->l, "accept", NULL);
+	int64_t  deadline_us = clock_now_us() + LISTENERS_PROBE_MS * 1000;
+	int      rv;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += LISTENERS_PROBE_MS / 1000;
-	if ((rv = handshake(e->url, ls->peer, &deadline)) != 0) {
+	if ((rv = handshake(e->url, ls->peer, deadline_us)) != 0) {
 		return (rv > 0);
 	}
-	while (ms_left(&deadline) > 0) {
+	while (ms_left(deadline_us) > 0) {
 		if (listener_stat(e->l, "accept", NULL) > before) {
 			return (true);
 		}
-		sleep_ms(20);
+		clock_sleep_ms(20);
 	}
 	return (false);
 }
@@ -296,14 +297,17 @@ listener_accepts(const struct listeners *ls, const struct listener_entry *e)
  * after others. Listening again closes the connections the listener made,
  * so only one that no longer accepts is replaced.
  */
-static int
+static void
 check_locked(struct listeners *ls)
 {
-	int reopened = 0;
+	nng_stat *all;
 
+	if (nng_stats_get(&all) != 0) {
+		return;
+	}
 	for (size_t i = 0; i < ls->n; i++) {
 		struct listener_entry *e = &ls->v[i];
-		uint64_t errors = listener_stat(e->l, "other", "canceled");
+		uint64_t errors = stat_of(all, e->l, "other", "canceled");
 		int      rv;
 
 		if (errors <= e->errors) {
@@ -312,7 +316,7 @@ check_locked(struct listeners *ls)
 		if (listener_accepts(ls, e)) {
 			/* The probe's own leaving may count as an error
 			 * (over TCP it does): start from after it. */
-			sleep_ms(100);
+			clock_sleep_ms(100);
 			e->errors = listener_stat(e->l, "other", "canceled");
 			log_debug("listener errors rose; it still accepts",
 			    "%s=%s errors=%llu", ls->what, e->url,
@@ -322,25 +326,13 @@ check_locked(struct listeners *ls)
 		nng_listener_close(e->l);
 		rv = nng_listen(ls->sock, e->url, &e->l, 0);
 		e->errors = 0;
-		reopened++;
 		log_warn("a listener stopped accepting (nng 1.5.2 loses it "
 		         "when a peer leaves during the handshake); listening "
 		         "again",
 		    "%s=%s result=\"%s\"", ls->what, e->url,
 		    rv == 0 ? "listening" : nng_strerror(rv));
 	}
-	return (reopened);
-}
-
-int
-listeners_check(struct listeners *ls)
-{
-	int n;
-
-	pthread_mutex_lock(&ls->mu);
-	n = check_locked(ls);
-	pthread_mutex_unlock(&ls->mu);
-	return (n);
+	nng_stats_free(all);
 }
 
 static void *
@@ -363,7 +355,7 @@ listeners_main(void *arg)
 		    && pthread_cond_timedwait(&ls->cv, &ls->mu, &until) == 0) {
 		}
 		if (!ls->stop) {
-			(void) check_locked(ls);
+			check_locked(ls);
 		}
 	}
 	pthread_mutex_unlock(&ls->mu);

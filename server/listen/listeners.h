@@ -35,12 +35,6 @@ struct listeners;
 int listeners_open(nng_socket sock, const char *const *urls, size_t n,
     const char *what, struct listeners **out, char *err, size_t err_len);
 
-/*
- * Checks every listener once now (as the guard does) and listens again
- * where one may have stopped. Returns how many it opened again.
- */
-int listeners_check(struct listeners *l);
-
 /* Stops the guard; call before closing the socket. NULL does nothing. */
 void listeners_close(struct listeners *l);
 

@@ -22,6 +22,7 @@
 
 #include <libpq-fe.h>
 
+#include "clock.h"
 #include "opsbus/v1/health.pb-c.h"
 #include "store/embedded.h"
 
@@ -47,14 +48,6 @@ harness_stacks(pid_t pid)
 	           "-ex 'thread apply all bt' 2>/dev/null | grep -E "
 	           "'^#|^Thread' >&2 || true",
 	    (int) pid);
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
 }
 
 const char *
@@ -338,7 +331,7 @@ harness_wait_child(pid_t pid, const char *what)
 			waitpid(pid, &status, 0);
 			return (124);
 		}
-		sleep_ms(20);
+		clock_sleep_ms(20);
 	}
 	if (WIFEXITED(status)) {
 		return (WEXITSTATUS(status));
@@ -470,10 +463,9 @@ kill_children(void)
 static void *
 suite_watchdog(void *arg)
 {
-	long            limit = *(const long *) arg;
-	struct timespec ts = {limit, 0};
+	long limit = *(const long *) arg;
 
-	while (nanosleep(&ts, &ts) != 0) { }
+	clock_sleep_ms((int64_t) limit * 1000);
 	fprintf(stderr,
 	    "harness: the suite still runs after %ld s; its threads:\n",
 	    limit);
