@@ -13,6 +13,12 @@
  * Each transition writes the job, closes (or opens) its attempt row and
  * appends its timeline event in one statement (data-modifying CTEs), in the
  * transaction the dispatcher opened.
+ *
+ * The state test is written status IS NOT DISTINCT FROM 'in_progress'
+ * (status is never NULL, so it means =): with "=" a generic plan may take
+ * the partial index jobs_lease, whose predicate is that state, and filter
+ * every running job by id instead of looking the one job up by its key
+ * (integration.plans checks the plans).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +44,8 @@ static const struct db_stmt stmt_heartbeat = {"worker_heartbeat",
     "UPDATE jobs SET lease_expires_at = now() + coalesce(nullif($3::int, "
     "0), " WORKER_POLICY("jobs.queue", "lease_ms") ") * "
     "interval '1 millisecond' "
-    "WHERE id = $1::uuid AND status = 'in_progress' AND "
-    "lease_token = $2::uuid AND ($4::text = '' OR tenant = $4::text) "
+    "WHERE id = $1::uuid AND status IS NOT DISTINCT FROM 'in_progress' "
+    "AND lease_token = $2::uuid AND ($4::text = '' OR tenant = $4::text) "
     "RETURNING " SQL_TS("lease_expires_at") ", "
     "cancel_requested_at IS NOT NULL"};
 
@@ -86,7 +92,8 @@ static const struct db_stmt stmt_fail = {"worker_fail",
     "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, "
     "final_state_at = CASE WHEN $3::text IN ('dead_failed', 'cancelled') "
     "THEN now() END, "
-    "updated_at = now() WHERE id = $1::uuid AND status = 'in_progress' AND "
+    "updated_at = now() WHERE id = $1::uuid AND "
+    "status IS NOT DISTINCT FROM 'in_progress' AND "
     "lease_token = $2::uuid RETURNING *), "
     "a AS (UPDATE job_attempts SET ended_at = now(), to_status = $3::text, "
     "error = $5::text, error_detail = nullif($6::text, ''), "

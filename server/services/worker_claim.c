@@ -73,6 +73,13 @@ static atomic_int waiting;
  * statement in one transaction, and now() would stay at the transaction's
  * start (jobs made since would never look ready, and leases would come out
  * short). It runs with a generic plan (db_generic_plans).
+ *
+ * The update finds each locked row by the ctid it was locked at (a TID
+ * scan), not by joining on id: the generic plan cannot know how many rows
+ * the LIMIT lets through, and with a large backlog it planned a hash join
+ * over a sequential scan of the whole jobs table (measured: 86 of 95 ms
+ * of a claim of 100 on 104,000 jobs). The id test stays, so a row that
+ * moved since is never taken for another.
  */
 static const struct db_stmt stmt_claim = {"worker_claim",
     "WITH i AS (SELECT * FROM unnest($3::text[], $4::int[], $5::int[], "
@@ -81,9 +88,10 @@ static const struct db_stmt stmt_claim = {"worker_claim",
     "request_replies r WHERE r.request_id = i.reply_key)), "
     "p AS " WORKER_POLICY("$1::text", "paused, lease_ms") ", "
     "l AS (SELECT statement_timestamp() AS now), "
-    "c AS (SELECT j.id, j.status, row_number() OVER (ORDER BY j.priority "
-    "DESC, j.run_at, j.id) AS k FROM (SELECT j.id, j.status, j.priority, "
-    "j.run_at FROM jobs j WHERE j.queue = $1::text AND "
+    "c AS (SELECT j.id, j.tid, j.status, row_number() OVER (ORDER BY "
+    "j.priority DESC, j.run_at, j.id) AS k FROM (SELECT j.id, j.ctid AS "
+    "tid, j.status, j.priority, j.run_at FROM jobs j WHERE "
+    "j.queue = $1::text AND "
     "j.status IN ('queued', 'rerouted', 'retryable_failed') AND "
     "j.run_at <= statement_timestamp() AND "
     "($2::text = '' OR j.tenant = $2::text) AND "
@@ -94,13 +102,15 @@ static const struct db_stmt stmt_claim = {"worker_claim",
     "a AS (SELECT i.*, sum(i.max) OVER (ORDER BY i.n) - i.max AS lo, "
     "coalesce(nullif(i.lease_ms, 0), (SELECT lease_ms FROM p)) AS ms "
     "FROM i), "
-    "x AS (SELECT c.id, c.status AS from_status, c.k, a.worker, a.corr, "
-    "a.n, a.ms FROM c JOIN a ON c.k > a.lo AND c.k <= a.lo + a.max), "
+    "x AS (SELECT c.id, c.tid, c.status AS from_status, c.k, a.worker, "
+    "a.corr, a.n, a.ms FROM c JOIN a ON c.k > a.lo AND "
+    "c.k <= a.lo + a.max), "
     "u AS (UPDATE jobs SET status = 'in_progress', "
     "attempts = jobs.attempts + 1, lease_owner = x.worker, "
     "lease_token = gen_random_uuid(), "
     "lease_expires_at = l.now + x.ms * interval '1 millisecond', "
-    "updated_at = l.now FROM x, l WHERE jobs.id = x.id "
+    "updated_at = l.now FROM x, l WHERE jobs.ctid = x.tid AND "
+    "jobs.id = x.id "
     "RETURNING jobs.*, x.from_status, x.ms AS lease_ms, x.n, x.k, x.corr, "
     "l.now AS claimed_at), "
     "t AS (INSERT INTO job_attempts (job_id, attempt, worker_id, "

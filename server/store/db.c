@@ -293,16 +293,38 @@ db_remember_prepared(struct db *db, const struct db_stmt *stmt)
 	}
 }
 
+/*
+ * The text PostgreSQL is given for stmt: its SQL after a comment naming
+ * it, so that pg_stat_activity, the server log and auto_explain say which
+ * opsbus statement they show. NULL when out of memory; free() it.
+ */
+static char *
+db_stmt_text(const struct db_stmt *stmt)
+{
+	size_t n = strlen(stmt->name) + strlen(stmt->sql) + 16;
+	char  *text = malloc(n);
+
+	if (text != NULL) {
+		snprintf(text, n, "/* opsbus:%s */ %s", stmt->name, stmt->sql);
+	}
+	return (text);
+}
+
 static opsbus_err
 db_prepare(struct db *db, const struct db_stmt *stmt)
 {
 	PGresult  *res;
 	opsbus_err err = OPSBUS_E_OK;
+	char      *text;
 
 	if (db_is_prepared(db, stmt)) {
 		return (OPSBUS_E_OK);
 	}
-	res = PQprepare(db->conn, stmt->name, stmt->sql, 0, NULL);
+	if ((text = db_stmt_text(stmt)) == NULL) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	res = PQprepare(db->conn, stmt->name, text, 0, NULL);
+	free(text);
 	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
 		err = db_fail(db, res);
 		log_error("statement failed to prepare",
@@ -411,11 +433,16 @@ db_pipeline_send(struct db *db, const struct db_call *calls, int n,
 		const struct db_call *c = &calls[i];
 
 		if (!db_is_prepared(db, c->stmt)) {
+			char *text = db_stmt_text(c->stmt);
+			int   sent = text != NULL
+			    && PQsendPrepare(
+			           conn, c->stmt->name, text, 0, NULL)
+			        != 0;
+
+			free(text);
 			steps[k].kind = DB_STEP_PREPARE;
 			steps[k++].call = c;
-			if (PQsendPrepare(
-			        conn, c->stmt->name, c->stmt->sql, 0, NULL)
-			    == 0) {
+			if (!sent) {
 				return (-1);
 			}
 		}
@@ -656,6 +683,12 @@ const char *
 db_errmsg(const struct db *db)
 {
 	return (db->errmsg);
+}
+
+int
+db_backend_pid(const struct db *db)
+{
+	return (db->conn != NULL ? PQbackendPID(db->conn) : 0);
 }
 
 bool
