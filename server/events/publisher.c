@@ -517,8 +517,10 @@ publisher_main(void *arg)
 		if (atomic_load(&p->stopping)) {
 			break;
 		}
-		err = db_listener_wait(
-		    p->listener, wait_ms, p->wake[0], &notified);
+		/* The sequencer's own notification (for the publishers of
+		 * other opsbusd) is no news here: this round sent it. */
+		err = db_listener_wait(p->listener, wait_ms, p->wake[0],
+		    db_backend_pid(p->db), &notified);
 		if (err != OPSBUS_E_OK) {
 			/* No notifications: poll instead, waking on the pipe.
 			 */

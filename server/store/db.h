@@ -118,6 +118,9 @@ const char *db_errmsg(const struct db *db);
 bool db_unique_violation(const struct db *db);
 /* True while a transaction is open. */
 bool db_in_tx(const struct db *db);
+/* The process id of the connection's PostgreSQL backend, 0 when not
+ * connected (to tell its own notifications apart, see store/listen.h). */
+int db_backend_pid(const struct db *db);
 
 /* Rows of a result. Column and row indexes are 0-based. */
 int db_rows_count(const struct db_rows *rows);

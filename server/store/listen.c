@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+
 struct db_listener {
 	PGconn *conn;
 	char   *conninfo;
@@ -110,9 +112,12 @@ listener_connect(struct db_listener *l, bool *fresh)
 	return (OPSBUS_E_OK);
 }
 
-/* Reads what the server sent and counts the notifications in it. */
+/*
+ * Reads what the server sent and notes whether a notification in it came
+ * from a backend other than ignore_pid.
+ */
 static opsbus_err
-listener_consume(struct db_listener *l, bool *got)
+listener_consume(struct db_listener *l, int ignore_pid, bool *got)
 {
 	PGnotify *n;
 
@@ -123,49 +128,65 @@ listener_consume(struct db_listener *l, bool *got)
 		return (OPSBUS_E_DATABASE_UNAVAILABLE);
 	}
 	while ((n = PQnotifies(l->conn)) != NULL) {
-		*got = true;
+		if (ignore_pid == 0 || n->be_pid != ignore_pid) {
+			*got = true;
+		}
 		PQfreemem(n);
 	}
 	return (OPSBUS_E_OK);
 }
 
 opsbus_err
-db_listener_wait(
-    struct db_listener *l, int timeout_ms, int wake_fd, bool *notified)
+db_listener_wait(struct db_listener *l, int timeout_ms, int wake_fd,
+    int ignore_pid, bool *notified)
 {
 	struct pollfd fds[2];
 	bool          fresh = false;
 	bool          got = false;
 	opsbus_err    err;
 	int           nfds = 1;
+	const int64_t deadline = clock_now_us() + (int64_t) timeout_ms * 1000;
 
 	if ((err = listener_connect(l, &fresh)) != OPSBUS_E_OK
-	    || (err = listener_consume(l, &got)) != OPSBUS_E_OK) {
+	    || (err = listener_consume(l, ignore_pid, &got)) != OPSBUS_E_OK) {
 		return (err);
 	}
-	if (fresh || got || timeout_ms <= 0) {
-		*notified = fresh || got;
+	*notified = fresh || got;
+	if (*notified || timeout_ms <= 0) {
 		return (OPSBUS_E_OK);
 	}
 	fds[0].fd = PQsocket(l->conn);
 	fds[0].events = POLLIN;
-	fds[0].revents = 0;
 	if (wake_fd >= 0) {
 		fds[1].fd = wake_fd;
 		fds[1].events = POLLIN;
-		fds[1].revents = 0;
 		nfds = 2;
 	}
-	if (poll(fds, (nfds_t) nfds, timeout_ms) < 0 && errno != EINTR) {
-		listener_error(l, strerror(errno));
-		return (OPSBUS_E_INTERNAL);
+	/* Until a notification from someone else, a wake-up or the
+	 * deadline: the caller's own notifications do not end the wait. */
+	for (;;) {
+		int64_t left_ms = (deadline - clock_now_us() + 999) / 1000;
+
+		if (left_ms <= 0) {
+			return (OPSBUS_E_OK);
+		}
+		fds[0].revents = 0;
+		fds[1].revents = 0;
+		if (poll(fds, (nfds_t) nfds, (int) left_ms) < 0
+		    && errno != EINTR) {
+			listener_error(l, strerror(errno));
+			return (OPSBUS_E_INTERNAL);
+		}
+		if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0
+		    && (err = listener_consume(l, ignore_pid, &got))
+		        != OPSBUS_E_OK) {
+			return (err);
+		}
+		if (got || (nfds == 2 && fds[1].revents != 0)) {
+			*notified = got;
+			return (OPSBUS_E_OK);
+		}
 	}
-	if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0
-	    && (err = listener_consume(l, &got)) != OPSBUS_E_OK) {
-		return (err);
-	}
-	*notified = got;
-	return (OPSBUS_E_OK);
 }
 
 const char *

@@ -32,13 +32,16 @@ void db_listener_free(struct db_listener *l);
  * Connects and LISTENs if needed, then waits up to timeout_ms (0: do not
  * wait) for a notification on the channel or for wake_fd (ignored when
  * negative) to become readable; wake_fd is not read. Consumes every
- * notification pending. On return writes *notified: true when at least one
- * notification arrived or the connection is new. Returns 0, or
+ * notification pending. Notifications sent by the backend ignore_pid (the
+ * caller's own connection, see db_backend_pid; 0: none) are consumed but
+ * neither count nor end the wait. On return writes *notified: true when at
+ * least one other notification arrived or the connection is new. Returns
+ * 0, or
  * OPSBUS_E_DATABASE_UNAVAILABLE when PostgreSQL cannot be reached (the
  * call then returns at once; the caller waits before trying again).
  */
-opsbus_err db_listener_wait(
-    struct db_listener *l, int timeout_ms, int wake_fd, bool *notified);
+opsbus_err db_listener_wait(struct db_listener *l, int timeout_ms, int wake_fd,
+    int ignore_pid, bool *notified);
 
 /* PostgreSQL's message for the last failure, or "". For logs only. */
 const char *db_listener_errmsg(const struct db_listener *l);
