@@ -21,6 +21,7 @@
 #include "harness.h"
 #include "opsbus/v1/health.pb-c.h"
 #include "opsbus/v1/job.pb-c.h"
+#include "opsutil.h"
 #include "store/db.h"
 #include "store/embedded.h"
 #include "store/migrations.h"
@@ -407,9 +408,21 @@ test_listeners_survive_connect_and_leave(void)
 	setenv("OPSBUS_LISTENER_CHECK_MS", "100", 1);
 	CU_ASSERT_EQUAL_FATAL(harness_server_start(&srv, extra), 0);
 	unsetenv("OPSBUS_LISTENER_CHECK_MS");
-	for (int i = 0; i < 200; i++) {
-		ASSERT_INT_EQ(connect_and_leave(srv.url), 0);
-		ASSERT_INT_EQ(connect_and_leave(ev), 0);
+	/* The defect needs a peer to leave during the handshake, a race: on
+	 * a loaded machine a round of 200 sometimes loses none. Up to five
+	 * rounds, until both listeners were lost and listened again. */
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < 200; i++) {
+			ASSERT_INT_EQ(connect_and_leave(srv.url), 0);
+			ASSERT_INT_EQ(connect_and_leave(ev), 0);
+		}
+		ou_sleep_ms(500);
+		if (harness_sh("grep -q 'listening again.*rpc=' '%s' && "
+		               "grep -q 'listening again.*events=' '%s'",
+		        srv.log, srv.log)
+		    == 0) {
+			break;
+		}
 	}
 	/* A new client: served once the guard has listened again. */
 	{
