@@ -326,6 +326,74 @@ claim_init(struct rpc_call *call, const Opsbus__V1__ClaimJobsRequest *in,
 	return (OPSBUS_E_OK);
 }
 
+opsbus_err
+worker_claim_next_check(
+    struct rpc_call *call, const Opsbus__V1__ClaimJobsRequest *in)
+{
+	int        max;
+	opsbus_err err;
+
+	if ((err = claim_validate(call, in, &max)) != OPSBUS_E_OK) {
+		return (err);
+	}
+	if (in->wait_ms != 0) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "claim_next does not wait (wait_ms must be 0, got %d): to "
+		    "wait for work, call ClaimJobs",
+		    in->wait_ms));
+	}
+	return (OPSBUS_E_OK);
+}
+
+opsbus_err
+worker_claim_next(struct db *db, struct arena *scratch,
+    struct rpc_call *const                    *calls,
+    const Opsbus__V1__ClaimJobsRequest *const *in,
+    Opsbus__V1__ClaimJobsResponse **out, int n)
+{
+	struct claim  *c = arena_alloc(scratch, (size_t) n * sizeof(*c));
+	struct claim **run = arena_alloc(scratch, (size_t) n * sizeof(*run));
+	bool          *done = arena_alloc(scratch, (size_t) n * sizeof(*done));
+	opsbus_err     err;
+
+	if (n > 0 && (c == NULL || run == NULL || done == NULL)) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	for (int i = 0; i < n; i++) {
+		out[i] = (Opsbus__V1__ClaimJobsResponse *) call_new(
+		    calls[i], &opsbus__v1__claim_jobs_response__descriptor);
+		if (out[i] == NULL
+		    || claim_init(calls[i], in[i], out[i], &c[i])
+		        != OPSBUS_E_OK) {
+			/* Checked before (worker_claim_next_check). */
+			return (OPSBUS_E_INTERNAL);
+		}
+		done[i] = false;
+	}
+	/* One statement per queue and tenant, in the order of the calls. */
+	for (int i = 0; i < n; i++) {
+		int k = 0;
+
+		if (done[i]) {
+			continue;
+		}
+		for (int j = i; j < n; j++) {
+			if (!done[j]
+			    && strcmp(c[j].in->queue, c[i].in->queue) == 0
+			    && strcmp(c[j].call->who->tenant,
+			           c[i].call->who->tenant)
+			        == 0) {
+				run[k++] = &c[j];
+				done[j] = true;
+			}
+		}
+		if ((err = claim_run(db, scratch, run, k)) != OPSBUS_E_OK) {
+			return (err);
+		}
+	}
+	return (OPSBUS_E_OK);
+}
+
 /* Takes a place among the waiting claims; false when they are full. */
 static bool
 wait_begin(const struct rpc_call *call)

@@ -117,6 +117,8 @@ struct completion {
 	const struct completion *dup_of;
 	/* The item's index in its call. */
 	size_t index;
+	/* CompleteJob's claim_next (NULL: none), checked. */
+	const Opsbus__V1__ClaimJobsRequest *claim_next;
 };
 
 /*
@@ -149,6 +151,65 @@ completion_init(struct rpc_call          *call,
 	}
 	c->summary = summary;
 	c->summary_json = json;
+	return (OPSBUS_E_OK);
+}
+
+/* Checks CompleteJob's claim_next into c (a refusal is the call's). */
+static opsbus_err
+completion_claim_next(struct rpc_call    *call,
+    const Opsbus__V1__CompleteJobRequest *in, struct completion *c)
+{
+	opsbus_err err;
+
+	if (in->claim_next == NULL) {
+		return (OPSBUS_E_OK);
+	}
+	if ((err = worker_claim_next_check(call, in->claim_next))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	c->claim_next = in->claim_next;
+	return (OPSBUS_E_OK);
+}
+
+/* Claims what the completed calls of c asked for in claim_next, in the
+ * transaction open, and answers it into each call's response. */
+static opsbus_err
+complete_claim_next(struct db *db, struct arena *scratch,
+    struct completion *const *c, Opsbus__V1__CompleteJobResponse *const *out,
+    int n)
+{
+	struct rpc_call                    **calls;
+	const Opsbus__V1__ClaimJobsRequest **in;
+	Opsbus__V1__ClaimJobsResponse      **next;
+	int                                  k = 0;
+	opsbus_err                           err;
+
+	calls = arena_alloc(scratch, (size_t) n * sizeof(*calls));
+	in = arena_alloc(scratch, (size_t) n * sizeof(*in));
+	next = arena_alloc(scratch, (size_t) n * sizeof(*next));
+	if (calls == NULL || in == NULL || next == NULL) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	for (int i = 0; i < n; i++) {
+		if (c[i]->err == OPSBUS_E_OK && c[i]->claim_next != NULL) {
+			calls[k] = c[i]->call;
+			in[k++] = c[i]->claim_next;
+		}
+	}
+	if (k == 0) {
+		return (OPSBUS_E_OK);
+	}
+	if ((err = worker_claim_next(db, scratch, calls, in, next, k))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	k = 0;
+	for (int i = 0; i < n; i++) {
+		if (c[i]->err == OPSBUS_E_OK && c[i]->claim_next != NULL) {
+			out[i]->next = next[k++];
+		}
+	}
 	return (OPSBUS_E_OK);
 }
 
@@ -308,6 +369,7 @@ worker_complete(
 	opsbus_err         err;
 
 	if ((err = completion_init(call, in, 0, &c)) != OPSBUS_E_OK
+	    || (err = completion_claim_next(call, in, &c)) != OPSBUS_E_OK
 	    || (err = complete_exec(call->db, call->arena, &cp, 1))
 	        != OPSBUS_E_OK) {
 		return (err);
@@ -317,7 +379,7 @@ worker_complete(
 		    c.message != NULL ? c.message : opsbus_err_text(c.err)));
 	}
 	out->job = c.job;
-	return (OPSBUS_E_OK);
+	return (complete_claim_next(call->db, call->arena, &cp, &out, 1));
 }
 
 /* CompleteJob in a group: checked in the caller's thread. */
@@ -339,13 +401,19 @@ complete_group_prepare(
 	if (c->err != OPSBUS_E_OK) {
 		return (call_fail(call, c->err, "%s", c->message));
 	}
+	if ((err = completion_claim_next(
+	         call, (const Opsbus__V1__CompleteJobRequest *) in, c))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
 	*plan = c;
 	return (OPSBUS_E_OK);
 }
 
 /*
- * The group: every call one item of one statement. A call whose job did
- * not complete (a lost lease, no such job, a job another call of the group
+ * The group: every call one item of one statement, then the claims the
+ * completed calls asked for (claim_next). A call whose job did not
+ * complete (a lost lease, no such job, a job another call of the group
  * names too) is left undone and runs alone, for its own answer.
  */
 static opsbus_err
@@ -353,23 +421,26 @@ complete_group_run(struct db *db, struct arena *scratch,
     struct batch_item *const *items, int n)
 {
 	struct completion **c = arena_alloc(scratch, (size_t) n * sizeof(*c));
-	opsbus_err          err;
+	Opsbus__V1__CompleteJobResponse **out
+	    = arena_alloc(scratch, (size_t) n * sizeof(*out));
+	opsbus_err err;
 
-	if (c == NULL) {
+	if (c == NULL || out == NULL) {
 		return (OPSBUS_E_INTERNAL);
 	}
 	for (int i = 0; i < n; i++) {
 		c[i] = items[i]->plan;
 		c[i]->call = items[i]->call;
+		out[i] = (Opsbus__V1__CompleteJobResponse *) items[i]->out;
 	}
-	if ((err = complete_exec(db, scratch, c, (size_t) n)) != OPSBUS_E_OK) {
+	if ((err = complete_exec(db, scratch, c, (size_t) n)) != OPSBUS_E_OK
+	    || (err = complete_claim_next(db, scratch, c, out, n))
+	        != OPSBUS_E_OK) {
 		return (err);
 	}
 	for (int i = 0; i < n; i++) {
 		if (c[i]->err == OPSBUS_E_OK) {
-			((Opsbus__V1__CompleteJobResponse *) items[i]->out)
-			    ->job
-			    = c[i]->job;
+			out[i]->job = c[i]->job;
 			items[i]->done = true;
 		}
 	}
@@ -405,14 +476,35 @@ worker_complete_jobs(
 	}
 	for (size_t i = 0; i < n; i++) {
 		cp[i] = &c[i];
+		if (in->completions[i]->claim_next != NULL) {
+			return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+			    "item %zu has a claim_next: it belongs on the "
+			    "CompleteJobs request, once for all the items",
+			    i));
+		}
 		if ((err = completion_init(call, in->completions[i], i, &c[i]))
 		    != OPSBUS_E_OK) {
 			return (err);
 		}
 	}
+	if (in->claim_next != NULL
+	    && (err = worker_claim_next_check(call, in->claim_next))
+	        != OPSBUS_E_OK) {
+		return (err);
+	}
 	if ((err = complete_exec(call->db, call->arena, cp, n))
 	    != OPSBUS_E_OK) {
 		return (err);
+	}
+	if (in->claim_next != NULL) {
+		struct rpc_call                    *who = call;
+		const Opsbus__V1__ClaimJobsRequest *next = in->claim_next;
+
+		if ((err = worker_claim_next(
+		         call->db, call->arena, &who, &next, &out->next, 1))
+		    != OPSBUS_E_OK) {
+			return (err);
+		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		Opsbus__V1__CompleteJobResult *r

@@ -2407,7 +2407,7 @@ const ProtobufCMessageDescriptor opsbus__v1__heartbeat_response__descriptor =
   (ProtobufCMessageInit) opsbus__v1__heartbeat_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor opsbus__v1__complete_job_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor opsbus__v1__complete_job_request__field_descriptors[4] =
 {
   {
     "job_id",
@@ -2445,8 +2445,21 @@ static const ProtobufCFieldDescriptor opsbus__v1__complete_job_request__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "claim_next",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Opsbus__V1__CompleteJobRequest, claim_next),
+    &opsbus__v1__claim_jobs_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned opsbus__v1__complete_job_request__field_indices_by_name[] = {
+  3,   /* field[3] = claim_next */
   0,   /* field[0] = job_id */
   1,   /* field[1] = lease_token */
   2,   /* field[2] = summary */
@@ -2454,7 +2467,7 @@ static const unsigned opsbus__v1__complete_job_request__field_indices_by_name[] 
 static const ProtobufCIntRange opsbus__v1__complete_job_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor opsbus__v1__complete_job_request__descriptor =
 {
@@ -2464,14 +2477,14 @@ const ProtobufCMessageDescriptor opsbus__v1__complete_job_request__descriptor =
   "Opsbus__V1__CompleteJobRequest",
   "opsbus.v1",
   sizeof(Opsbus__V1__CompleteJobRequest),
-  3,
+  4,
   opsbus__v1__complete_job_request__field_descriptors,
   opsbus__v1__complete_job_request__field_indices_by_name,
   1,  opsbus__v1__complete_job_request__number_ranges,
   (ProtobufCMessageInit) opsbus__v1__complete_job_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor opsbus__v1__complete_job_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor opsbus__v1__complete_job_response__field_descriptors[2] =
 {
   {
     "job",
@@ -2485,14 +2498,27 @@ static const ProtobufCFieldDescriptor opsbus__v1__complete_job_response__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "next",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Opsbus__V1__CompleteJobResponse, next),
+    &opsbus__v1__claim_jobs_response__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned opsbus__v1__complete_job_response__field_indices_by_name[] = {
   0,   /* field[0] = job */
+  1,   /* field[1] = next */
 };
 static const ProtobufCIntRange opsbus__v1__complete_job_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor opsbus__v1__complete_job_response__descriptor =
 {
@@ -2502,14 +2528,14 @@ const ProtobufCMessageDescriptor opsbus__v1__complete_job_response__descriptor =
   "Opsbus__V1__CompleteJobResponse",
   "opsbus.v1",
   sizeof(Opsbus__V1__CompleteJobResponse),
-  1,
+  2,
   opsbus__v1__complete_job_response__field_descriptors,
   opsbus__v1__complete_job_response__field_indices_by_name,
   1,  opsbus__v1__complete_job_response__number_ranges,
   (ProtobufCMessageInit) opsbus__v1__complete_job_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor opsbus__v1__complete_jobs_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor opsbus__v1__complete_jobs_request__field_descriptors[2] =
 {
   {
     "completions",
@@ -2523,14 +2549,27 @@ static const ProtobufCFieldDescriptor opsbus__v1__complete_jobs_request__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "claim_next",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Opsbus__V1__CompleteJobsRequest, claim_next),
+    &opsbus__v1__claim_jobs_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned opsbus__v1__complete_jobs_request__field_indices_by_name[] = {
+  1,   /* field[1] = claim_next */
   0,   /* field[0] = completions */
 };
 static const ProtobufCIntRange opsbus__v1__complete_jobs_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor opsbus__v1__complete_jobs_request__descriptor =
 {
@@ -2540,7 +2579,7 @@ const ProtobufCMessageDescriptor opsbus__v1__complete_jobs_request__descriptor =
   "Opsbus__V1__CompleteJobsRequest",
   "opsbus.v1",
   sizeof(Opsbus__V1__CompleteJobsRequest),
-  1,
+  2,
   opsbus__v1__complete_jobs_request__field_descriptors,
   opsbus__v1__complete_jobs_request__field_indices_by_name,
   1,  opsbus__v1__complete_jobs_request__number_ranges,
@@ -2624,7 +2663,7 @@ const ProtobufCMessageDescriptor opsbus__v1__complete_job_result__descriptor =
   (ProtobufCMessageInit) opsbus__v1__complete_job_result__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor opsbus__v1__complete_jobs_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor opsbus__v1__complete_jobs_response__field_descriptors[3] =
 {
   {
     "results",
@@ -2650,15 +2689,28 @@ static const ProtobufCFieldDescriptor opsbus__v1__complete_jobs_response__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "next",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Opsbus__V1__CompleteJobsResponse, next),
+    &opsbus__v1__claim_jobs_response__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned opsbus__v1__complete_jobs_response__field_indices_by_name[] = {
   1,   /* field[1] = completed */
+  2,   /* field[2] = next */
   0,   /* field[0] = results */
 };
 static const ProtobufCIntRange opsbus__v1__complete_jobs_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor opsbus__v1__complete_jobs_response__descriptor =
 {
@@ -2668,7 +2720,7 @@ const ProtobufCMessageDescriptor opsbus__v1__complete_jobs_response__descriptor 
   "Opsbus__V1__CompleteJobsResponse",
   "opsbus.v1",
   sizeof(Opsbus__V1__CompleteJobsResponse),
-  2,
+  3,
   opsbus__v1__complete_jobs_response__field_descriptors,
   opsbus__v1__complete_jobs_response__field_indices_by_name,
   1,  opsbus__v1__complete_jobs_response__number_ranges,

@@ -355,20 +355,32 @@ struct  Opsbus__V1__CompleteJobRequest
   char *job_id;
   char *lease_token;
   char *summary;
+  /*
+   * Once the job is completed, claim as ClaimJobs would (queue, worker_id,
+   * max, lease_ms), in the same transaction; wait_ms must be 0: a worker
+   * that wants to wait for work calls ClaimJobs. Not allowed on the items
+   * of CompleteJobs (the request has its own).
+   */
+  Opsbus__V1__ClaimJobsRequest *claim_next;
 };
 #define OPSBUS__V1__COMPLETE_JOB_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opsbus__v1__complete_job_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
 
 
 struct  Opsbus__V1__CompleteJobResponse
 {
   ProtobufCMessage base;
   Opsbus__V1__Job *job;
+  /*
+   * What claim_next claimed (no jobs when none was ready); unset without
+   * claim_next.
+   */
+  Opsbus__V1__ClaimJobsResponse *next;
 };
 #define OPSBUS__V1__COMPLETE_JOB_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opsbus__v1__complete_job_response__descriptor) \
-    , NULL }
+    , NULL, NULL }
 
 
 struct  Opsbus__V1__CompleteJobsRequest
@@ -380,10 +392,14 @@ struct  Opsbus__V1__CompleteJobsRequest
    */
   size_t n_completions;
   Opsbus__V1__CompleteJobRequest **completions;
+  /*
+   * As CompleteJobRequest.claim_next, once the items are done.
+   */
+  Opsbus__V1__ClaimJobsRequest *claim_next;
 };
 #define OPSBUS__V1__COMPLETE_JOBS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opsbus__v1__complete_jobs_request__descriptor) \
-    , 0,NULL }
+    , 0,NULL, NULL }
 
 
 /*
@@ -428,10 +444,14 @@ struct  Opsbus__V1__CompleteJobsResponse
    * How many items took effect.
    */
   int32_t completed;
+  /*
+   * What claim_next claimed; unset without claim_next.
+   */
+  Opsbus__V1__ClaimJobsResponse *next;
 };
 #define OPSBUS__V1__COMPLETE_JOBS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opsbus__v1__complete_jobs_response__descriptor) \
-    , 0,NULL, 0 }
+    , 0,NULL, 0, NULL }
 
 
 struct  Opsbus__V1__FailJobRequest
