@@ -1,9 +1,12 @@
 /*
  * Claim + complete: W workers drain 20,000 no-op jobs, durable (fsync on),
- * in four modes, each on a queue of its own:
+ * in six modes, each on a queue of its own:
  *
  *   opsbus, one job per call   ClaimJobs max=1, then CompleteJob
  *   opsbus, batched            ClaimJobs max=100, then one CompleteJobs
+ *   the same with claim_next   CompleteJob (CompleteJobs) claims the next
+ *                              job (100 jobs) in its own call and
+ *                              transaction; ClaimJobs only to start
  *   floor, 1 per transaction   raw libpq: BEGIN; SELECT id, payload ...
  *                              FOR UPDATE SKIP LOCKED LIMIT 1; UPDATE ...
  *                              SET status = 'succeeded'; COMMIT
@@ -13,11 +16,11 @@
  * does the work holding the row lock, marks it done and commits; one
  * transaction per claim. opsbus holds a lease instead of a lock, so a job
  * costs two transactions (claim, complete; opsbusd groups concurrent calls
- * into shared ones) and writes its attempt row and two timeline events
- * besides. The figure is jobs/s from the first claim to the last
- * completion. Seeding is not measured: the jobs are inserted as CreateJob
- * makes them (row and 'created' event) in one statement, then vacuumed,
- * their events sequenced and a checkpoint taken, so that every drain
+ * into shared ones), or one with claim_next, and writes its attempt row and
+ * two timeline events besides. The figure is jobs/s from the first claim to
+ * the last completion. Seeding is not measured: the jobs are inserted as
+ * CreateJob makes them (row and 'created' event) in one statement, then
+ * vacuumed, their events sequenced and a checkpoint taken, so that every drain
  * starts alike.
  *
  * The machine is shared, so opsbus and its floor take turns: each drains
@@ -32,7 +35,8 @@
  * sequences the outbox the drain writes, as it would in production.
  *
  * --opsbus-only skips the floors (their figures print as 0), for profiles
- * of opsbus alone (perf record -a -g); --only one|batch runs one case.
+ * of opsbus alone (perf record -a -g); --only one|batch|one-next|batch-next
+ * runs one case.
  */
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -52,6 +56,8 @@
 #define MAX_WORKERS 64
 /* Jobs per ClaimJobs and per floor transaction in the batched modes. */
 #define BATCH 100
+/* one, batch, and the same with claim_next. */
+#define MODES 4
 
 struct bench {
 	struct harness_server srv;
@@ -60,8 +66,15 @@ struct bench {
 	/* Seeding, vacuum and checks. */
 	PGconn *admin;
 	int     workers;
-	/* --only one|batch: that case alone (-1: both). */
+	/* --only one|batch|one-next|batch-next: that case alone (-1: all). */
 	int only;
+};
+
+/* The jobs a worker holds between steps (the claim_next modes). */
+struct held {
+	int  n;
+	char id[BATCH][40];
+	char token[BATCH][40];
 };
 
 /* One drain: step() moves up to batch jobs; 0 when the queue is empty. */
@@ -74,6 +87,8 @@ struct drain {
 	atomic_long       done;
 	atomic_int        failed;
 	pthread_barrier_t start;
+	/* One per worker. */
+	struct held *held;
 };
 
 struct worker_arg {
@@ -268,6 +283,108 @@ step_opsbus_batch(struct drain *d, int t)
 	return (n);
 }
 
+/* Keeps the jobs r claimed as h's; returns how many. */
+static int
+held_take(struct held *h, const Opsbus__V1__ClaimJobsResponse *r)
+{
+	h->n = 0;
+	for (size_t i = 0; r != NULL && i < r->n_jobs && h->n < BATCH; i++) {
+		snprintf(
+		    h->id[h->n], sizeof(h->id[0]), "%s", r->jobs[i]->job->id);
+		snprintf(h->token[h->n], sizeof(h->token[0]), "%s",
+		    r->jobs[i]->lease_token);
+		h->n++;
+	}
+	return (h->n);
+}
+
+/*
+ * claim_next: the worker completes the jobs it holds and claims its next
+ * ones in the same call (CompleteJob for one, CompleteJobs for a batch);
+ * ClaimJobs only to start and once the queue ran dry.
+ */
+static int
+step_opsbus_chain(struct drain *d, int t)
+{
+	struct held                 *h = &d->held[t];
+	Opsbus__V1__ClaimJobsRequest next
+	    = OPSBUS__V1__CLAIM_JOBS_REQUEST__INIT;
+	struct opsbus_status st;
+	char                 worker[32];
+	int                  n, rv;
+
+	if (h->n == 0) {
+		Opsbus__V1__ClaimJobsResponse *cl = claim(d, t, d->batch);
+
+		if (cl == NULL) {
+			return (-1);
+		}
+		n = held_take(h, cl);
+		protobuf_c_message_free_unpacked(&cl->base, NULL);
+		if (n == 0) {
+			return (0);
+		}
+	}
+	n = h->n;
+	snprintf(worker, sizeof(worker), "bench-%d", t);
+	next.queue = PB(d->queue);
+	next.worker_id = worker;
+	next.max_value_case = OPSBUS__V1__CLAIM_JOBS_REQUEST__MAX_VALUE_MAX;
+	next.max = d->batch;
+	if (d->batch == 1) {
+		Opsbus__V1__CompleteJobRequest   req;
+		Opsbus__V1__CompleteJobResponse *res = NULL;
+
+		opsbus__v1__complete_job_request__init(&req);
+		req.job_id = h->id[0];
+		req.lease_token = h->token[0];
+		req.claim_next = &next;
+		rv = opsbus_call(d->b->c[t],
+		    "opsbus.v1.JobService/CompleteJob", &req.base,
+		    &opsbus__v1__complete_job_response__descriptor,
+		    (ProtobufCMessage **) &res, NULL, &st);
+		if (rv != 0) {
+			fprintf(stderr, "complete: %s: %s\n", st.error_code,
+			    st.message);
+			return (-1);
+		}
+		held_take(h, res->next);
+		protobuf_c_message_free_unpacked(&res->base, NULL);
+		return (1);
+	}
+	Opsbus__V1__CompleteJobRequest    items[BATCH];
+	Opsbus__V1__CompleteJobRequest   *ptrs[BATCH];
+	Opsbus__V1__CompleteJobsRequest   req;
+	Opsbus__V1__CompleteJobsResponse *res = NULL;
+
+	for (int i = 0; i < n; i++) {
+		opsbus__v1__complete_job_request__init(&items[i]);
+		items[i].job_id = h->id[i];
+		items[i].lease_token = h->token[i];
+		ptrs[i] = &items[i];
+	}
+	opsbus__v1__complete_jobs_request__init(&req);
+	req.completions = ptrs;
+	req.n_completions = (size_t) n;
+	req.claim_next = &next;
+	rv = opsbus_call(d->b->c[t], "opsbus.v1.JobService/CompleteJobs",
+	    &req.base, &opsbus__v1__complete_jobs_response__descriptor,
+	    (ProtobufCMessage **) &res, NULL, &st);
+	if (rv != 0) {
+		fprintf(stderr, "complete jobs: %s: %s\n", st.error_code,
+		    st.message);
+		return (-1);
+	}
+	if (res->completed != n) {
+		fprintf(stderr, "complete jobs: %d of %d completed\n",
+		    res->completed, n);
+		n = -1;
+	}
+	held_take(h, res->next);
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+	return (n);
+}
+
 static bool
 pg_ok(PGconn *pg, PGresult *r, const char *what)
 {
@@ -375,6 +492,9 @@ drain(struct bench *b, const char *queue, int batch,
 	d.queue = queue;
 	d.batch = batch;
 	d.step = step;
+	if ((d.held = calloc((size_t) b->workers, sizeof(*d.held))) == NULL) {
+		return (-1);
+	}
 	atomic_init(&d.done, 0);
 	atomic_init(&d.failed, 0);
 	pthread_barrier_init(&d.start, NULL, (unsigned) b->workers + 1);
@@ -391,6 +511,7 @@ drain(struct bench *b, const char *queue, int batch,
 	}
 	t1 = bench_now_ns();
 	pthread_barrier_destroy(&d.start);
+	free(d.held);
 	*done = atomic_load(&d.done);
 	return (atomic_load(&d.failed) ? -1 : (double) (t1 - t0) / 1e9);
 }
@@ -504,11 +625,15 @@ main(int argc, char **argv)
 		int         batch;
 		int (*step)(struct drain *, int);
 		const char *floor_label;
-	} pairs[2] = {
+	} pairs[MODES] = {
 	    {"1/call", 1, step_opsbus_one, "1/tx"},
 	    {"batch 100", BATCH, step_opsbus_batch, "100/tx"},
+	    {"1/call+next", 1, step_opsbus_chain, "1/tx"},
+	    {"batch 100+next", BATCH, step_opsbus_chain, "100/tx"},
 	};
-	double rate[2][2];
+	static const char *const mode_names[MODES]
+	    = {"one", "batch", "one-next", "batch-next"};
+	double rate[MODES][2];
 
 	bench_init(argc, argv, "claim + complete (claim_bench)");
 	b.workers = 8;
@@ -517,7 +642,11 @@ main(int argc, char **argv)
 		if (strcmp(argv[i], "--workers") == 0) {
 			b.workers = atoi(argv[i + 1]);
 		} else if (strcmp(argv[i], "--only") == 0) {
-			b.only = strcmp(argv[i + 1], "batch") == 0 ? 1 : 0;
+			for (int m = 0; m < MODES; m++) {
+				if (strcmp(argv[i + 1], mode_names[m]) == 0) {
+					b.only = m;
+				}
+			}
 		}
 	}
 	if (b.workers < 1 || b.workers > MAX_WORKERS) {
@@ -550,15 +679,17 @@ main(int argc, char **argv)
 	}
 	/* Warm every connection (opsbusd's prepare their statements on
 	 * first use) with a small drain per mode. */
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < MODES; i++) {
 		struct tally to = {0, 0, 0}, tf = {0, 0, 0};
 		char         qo[32], qf[32];
 
 		if (b.only >= 0 && b.only != i) {
 			continue;
 		}
-		snprintf(qf, sizeof(qf), "warm-floor-%d", pairs[i].batch);
-		snprintf(qo, sizeof(qo), "warm-opsbus-%d", pairs[i].batch);
+		snprintf(
+		    qf, sizeof(qf), "warm-floor-%d-%d", i, pairs[i].batch);
+		snprintf(
+		    qo, sizeof(qo), "warm-opsbus-%d-%d", i, pairs[i].batch);
 		if (!run_slice(
 		        &b, qo, warm, pairs[i].batch, pairs[i].step, &to)
 		    || !run_slice(
@@ -567,7 +698,7 @@ main(int argc, char **argv)
 		}
 	}
 	bench_header();
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < MODES; i++) {
 		struct tally to = {0, 0, 0}, tf = {0, 0, 0};
 		char         qo[32], qf[32];
 
@@ -575,8 +706,8 @@ main(int argc, char **argv)
 		if (b.only >= 0 && b.only != i) {
 			continue;
 		}
-		snprintf(qf, sizeof(qf), "floor-%d", pairs[i].batch);
-		snprintf(qo, sizeof(qo), "opsbus-%d", pairs[i].batch);
+		snprintf(qf, sizeof(qf), "floor-%d-%d", i, pairs[i].batch);
+		snprintf(qo, sizeof(qo), "opsbus-%d-%d", i, pairs[i].batch);
 		/* The machine is shared: opsbus and its floor take turns,
 		 * slice by slice, each going first every other time, so that
 		 * a burst of someone else's work falls on both. */
@@ -605,6 +736,9 @@ main(int argc, char **argv)
 	snprintf(name, sizeof(name), "claim+complete batch 100 vs 1/tx, %dw",
 	    b.workers);
 	bench_row(name, rate[1][0], rate[0][1], "jobs/s", false);
+	snprintf(name, sizeof(name),
+	    "claim+complete batch 100+next vs 1/tx, %dw", b.workers);
+	bench_row(name, rate[3][0], rate[2][1], "jobs/s", false);
 	for (int i = 0; i < b.workers; i++) {
 		opsbus_client_close(b.c[i]);
 		PQfinish(b.pg[i]);
