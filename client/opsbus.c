@@ -197,6 +197,16 @@ opsbus_call(struct opsbus_client *c, const char *method,
     ProtobufCMessage **out, const char *correlation_id,
     struct opsbus_status *st)
 {
+	return (opsbus_call_once(
+	    c, method, in, out_desc, out, correlation_id, NULL, st));
+}
+
+int
+opsbus_call_once(struct opsbus_client *c, const char *method,
+    const ProtobufCMessage *in, const ProtobufCMessageDescriptor *out_desc,
+    ProtobufCMessage **out, const char *correlation_id,
+    const char *request_id_given, struct opsbus_status *st)
+{
 	Opsbus__V1__RpcRequest req = OPSBUS__V1__RPC_REQUEST__INIT;
 	Opsbus__V1__RpcRequest__MetadataEntry  md[3];
 	Opsbus__V1__RpcRequest__MetadataEntry *mdp[3];
@@ -217,7 +227,12 @@ opsbus_call(struct opsbus_client *c, const char *method,
 		return (-1);
 	}
 	protobuf_c_message_pack(in, body);
-	uuid4_text(request_id);
+	if (request_id_given != NULL && request_id_given[0] != '\0') {
+		snprintf(
+		    request_id, sizeof(request_id), "%.36s", request_id_given);
+	} else {
+		uuid4_text(request_id);
+	}
 	req.method = (char *) (uintptr_t) method;
 	req.body.data = body;
 	req.body.len = body_len;

@@ -62,6 +62,18 @@ int opsbus_call(struct opsbus_client *c, const char *method,
     struct opsbus_status *st);
 
 /*
+ * opsbus_call with the request id given (up to 36 characters; NULL or "":
+ * a new one, as opsbus_call does). Give every try of one call the same id:
+ * a mutating call the server already ran then answers its stored reply
+ * instead of running again (a retry after a lost answer completes nothing
+ * twice, and gets the first answer rather than LEASE_LOST).
+ */
+int opsbus_call_once(struct opsbus_client *c, const char *method,
+    const ProtobufCMessage *in, const ProtobufCMessageDescriptor *out_desc,
+    ProtobufCMessage **out, const char *correlation_id, const char *request_id,
+    struct opsbus_status *st);
+
+/*
  * Sends raw bytes as one request and returns the raw reply bytes (malloc'd
  * into *reply, *reply_len), for tests of malformed input. Returns 0 or -1.
  */

@@ -2,7 +2,11 @@
  * The worker loop of libopsbus. Per job: a heartbeat thread that extends
  * the lease every third of it and notes a cancel request or a lost lease,
  * the application's callback on the calling thread, then the report
- * (CompleteJob or FailJob), tried again on transport failures.
+ * (CompleteJob or FailJob), tried again on transport failures with the
+ * same request id (a retry after a lost answer gets the first answer). A
+ * completion also claims the next job (claim_next) while the worker has
+ * budget left and is not stopping: one call per job while the queue has
+ * work; ClaimJobs (which waits) only when it had none.
  */
 #include "worker.h"
 
@@ -14,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "uuid4.h"
 
 #define PB_STR(s) ((char *) (uintptr_t) (s))
 
@@ -265,10 +271,19 @@ transient(const struct opsbus_status *st)
 	return (st->code == 14 || st->code == 4 || st->code == 10);
 }
 
-/* Reports the result. Returns true when the server took it. */
+/*
+ * Reports the result. With next, a completion also claims the next job
+ * (a job of the budget is reserved for it) and *next gets the answer
+ * holding it (NULL when it holds no job). Returns true when the server
+ * took the report.
+ */
 static bool
-report(struct opsbus_work *w, const struct opsbus_work_result *res)
+report(struct opsbus_work *w, const struct opsbus_work_result *res,
+    Opsbus__V1__CompleteJobResponse **next)
 {
+	Opsbus__V1__ClaimJobsRequest claim
+	    = OPSBUS__V1__CLAIM_JOBS_REQUEST__INIT;
+	char                           request_id[UUID4_TEXT_LEN];
 	Opsbus__V1__CompleteJobRequest creq
 	    = OPSBUS__V1__COMPLETE_JOB_REQUEST__INIT;
 	Opsbus__V1__FailJobRequest freq = OPSBUS__V1__FAIL_JOB_REQUEST__INIT;
@@ -294,16 +309,35 @@ report(struct opsbus_work *w, const struct opsbus_work_result *res)
 		creq.job_id = w->claimed->job->id;
 		creq.lease_token = w->claimed->lease_token;
 		creq.summary = PB_STR(res->summary);
+		if (next != NULL) {
+			claim.queue = w->worker->queue;
+			claim.worker_id = w->worker->worker_id;
+			claim.max_value_case
+			    = OPSBUS__V1__CLAIM_JOBS_REQUEST__MAX_VALUE_MAX;
+			claim.max = 1;
+			claim.lease_ms = w->worker->lease_ms;
+			creq.claim_next = &claim;
+		}
 		in = &creq.base;
 		method = "opsbus.v1.JobService/CompleteJob";
 		od = &opsbus__v1__complete_job_response__descriptor;
 	}
+	uuid4_text(request_id);
 	for (int i = 0; i < WORKER_REPORT_TRIES; i++) {
 		ProtobufCMessage *out = NULL;
 
-		if (opsbus_call(w->client, method, in, od, &out, NULL, &st)
+		if (opsbus_call_once(
+		        w->client, method, in, od, &out, NULL, request_id, &st)
 		    == 0) {
-			protobuf_c_message_free_unpacked(out, NULL);
+			Opsbus__V1__CompleteJobResponse *cr
+			    = (Opsbus__V1__CompleteJobResponse *) out;
+
+			if (!res->failed && next != NULL && cr->next != NULL
+			    && cr->next->n_jobs > 0) {
+				*next = cr;
+			} else {
+				protobuf_c_message_free_unpacked(out, NULL);
+			}
 			return (true);
 		}
 		if (!transient(&st)) {
@@ -316,11 +350,20 @@ report(struct opsbus_work *w, const struct opsbus_work_result *res)
 	return (false);
 }
 
-/* Runs one claimed job from callback to report. */
+static bool reserve(struct opsbus_worker *w);
+static void unreserve(struct opsbus_worker *w);
+
+/*
+ * Runs one claimed job from callback to report. *next gets the answer
+ * holding the next job when the completion claimed one (its job of the
+ * budget reserved), else NULL.
+ */
 static void
 run_job(struct opsbus_worker *wk, struct opsbus_client *c,
-    const Opsbus__V1__ClaimedJob *cj)
+    const Opsbus__V1__ClaimedJob *cj, Opsbus__V1__CompleteJobResponse **next)
 {
+	bool want_next;
+
 	struct opsbus_work        w;
 	struct opsbus_work_result res;
 	pthread_condattr_t        ca;
@@ -350,14 +393,20 @@ run_job(struct opsbus_worker *wk, struct opsbus_client *c,
 	if (hb_started) {
 		pthread_join(hb, NULL);
 	}
+	*next = NULL;
+	want_next = !res.failed && !atomic_load(&w.lost)
+	    && !opsbus_worker_stopped(wk) && reserve(wk);
 	if (atomic_load(&w.lost)) {
 		atomic_fetch_add(&wk->lost, 1);
-	} else if (!report(&w, &res)) {
+	} else if (!report(&w, &res, want_next ? next : NULL)) {
 		atomic_fetch_add(&wk->lost, 1);
 	} else if (res.failed) {
 		atomic_fetch_add(&wk->failed, 1);
 	} else {
 		atomic_fetch_add(&wk->completed, 1);
+	}
+	if (want_next && *next == NULL) {
+		unreserve(wk);
 	}
 	free(res.error_detail);
 	pthread_cond_destroy(&w.cv);
@@ -394,6 +443,10 @@ opsbus_worker_run(
 	    = OPSBUS__V1__CLAIM_JOBS_REQUEST__INIT;
 	struct opsbus_status lst;
 	long                 pause = WORKER_RETRY_MIN_MS;
+	/* The answer of the last completion when it claimed the next job:
+	 * that job runs next, even when the worker is stopping (it was
+	 * claimed in the worker's name before the stop). */
+	Opsbus__V1__CompleteJobResponse *held = NULL;
 
 	req.queue = w->queue;
 	req.worker_id = w->worker_id;
@@ -401,11 +454,19 @@ opsbus_worker_run(
 	req.max = 1;
 	req.lease_ms = w->lease_ms;
 	req.wait_ms = w->wait_ms;
-	while (!opsbus_worker_stopped(w)) {
-		Opsbus__V1__ClaimJobsResponse *res = NULL;
+	while (held != NULL || !opsbus_worker_stopped(w)) {
+		Opsbus__V1__ClaimJobsResponse   *res = NULL;
+		Opsbus__V1__CompleteJobResponse *next = NULL;
 
 		long asked;
 
+		if (held != NULL) {
+			atomic_fetch_add(&w->claimed, 1);
+			run_job(w, c, held->next->jobs[0], &next);
+			protobuf_c_message_free_unpacked(&held->base, NULL);
+			held = next;
+			continue;
+		}
 		if (!reserve(w)) {
 			return (0);
 		}
@@ -442,7 +503,7 @@ opsbus_worker_run(
 			continue;
 		}
 		atomic_fetch_add(&w->claimed, 1);
-		run_job(w, c, res->jobs[0]);
+		run_job(w, c, res->jobs[0], &held);
 		protobuf_c_message_free_unpacked(&res->base, NULL);
 	}
 	return (0);

@@ -1134,6 +1134,16 @@ test_the_library_worker_loop_runs_jobs_with_heartbeats(void)
 	                  "reason_code, ''), ',' ORDER BY status) FROM jobs "
 	                  "WHERE queue = 'lc-lib' AND status <> 'succeeded'"),
 	    "dead_failed/BAD_INPUT");
+	/* After a completion the loop claims the next job in the same call
+	 * (claim_next): the second to fifth jobs were claimed in the
+	 * transaction that completed the one before; the first, and the one
+	 * after the failure, by ClaimJobs. */
+	ASSERT_STR_EQ(sql("SELECT count(*) FROM events c JOIN jobs j ON "
+	                  "j.id = c.job_id WHERE j.queue = 'lc-lib' AND "
+	                  "c.event_type = 'claimed' AND EXISTS (SELECT 1 FROM "
+	                  "events s WHERE s.txid = c.txid AND s.event_type = "
+	                  "'succeeded')"),
+	    "4");
 	/* The slow job's lease was extended past its 2000 ms while it ran. */
 	ASSERT_STR_EQ(job_status(slow), "succeeded");
 	/* A JSON summary is redacted in the event, kept in the job. */
