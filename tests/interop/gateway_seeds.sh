@@ -257,4 +257,21 @@ r=$(gw_curl -X POST "$BASE_URL/api/v1/jobs/complete" -H 'content-type: applicati
 	-H "X-API-Key: $API_KEY" -d "$many")
 gw_status "1001 completions in one call: 400" 400 "$(gw_code "$r")"
 
+# --- a worker completes and claims its next job in one call (claimNext) --
+for n in 1 2; do
+	curl -s -X POST "$BASE_URL/api/v1/jobs" -H 'content-type: application/json' \
+		-H "X-API-Key: $API_KEY" -d '{"queue":"http-next","target":"nextgen"}' >/dev/null
+done
+claim=$(curl -s -X POST "$BASE_URL/api/v1/queues/http-next/claim" \
+	-H 'content-type: application/json' -H "X-API-Key: $API_KEY" -d '{"workerId":"http-chain"}')
+first=$(printf '%s' "$claim" | "$PY" -c 'import json, sys; c = json.load(sys.stdin)["data"]["jobs"][0]; print(c["job"]["id"], c["leaseToken"])')
+set -- $first
+out=$(curl -s -X POST "$BASE_URL/api/v1/jobs/$1/complete" -H 'content-type: application/json' \
+	-H "X-API-Key: $API_KEY" -d "{\"leaseToken\":\"$2\",\"claimNext\":{\"queue\":\"http-next\",\"workerId\":\"http-chain\"}}")
+gw_expect "POST /api/v1/jobs/{id}/complete with claimNext: completed, next job claimed" "$out" \
+	'j["ok"] and j["data"]["job"]["status"] == "succeeded" and len(j["data"]["next"]["jobs"]) == 1 and j["data"]["next"]["jobs"][0]["job"]["status"] == "in_progress" and j["data"]["next"]["jobs"][0]["leaseToken"]'
+r=$(gw_curl -X POST "$BASE_URL/api/v1/jobs/$1/complete" -H 'content-type: application/json' \
+	-H "X-API-Key: $API_KEY" -d "{\"leaseToken\":\"$2\",\"claimNext\":{\"queue\":\"http-next\",\"waitMs\":1000}}")
+gw_status "claimNext that waits: 400" 400 "$(gw_code "$r")"
+
 gw_finish
