@@ -237,52 +237,6 @@ step_opsbus_one(struct drain *d, int t)
 	return (1);
 }
 
-/* ClaimJobs max=batch, then one CompleteJobs for all of them. */
-static int
-step_opsbus_batch(struct drain *d, int t)
-{
-	Opsbus__V1__ClaimJobsResponse    *cl = claim(d, t, d->batch);
-	Opsbus__V1__CompleteJobRequest    items[BATCH];
-	Opsbus__V1__CompleteJobRequest   *ptrs[BATCH];
-	Opsbus__V1__CompleteJobsRequest   req;
-	Opsbus__V1__CompleteJobsResponse *res = NULL;
-	struct opsbus_status              st;
-	int                               n, rv;
-
-	if (cl == NULL) {
-		return (-1);
-	}
-	if ((n = (int) cl->n_jobs) == 0) {
-		protobuf_c_message_free_unpacked(&cl->base, NULL);
-		return (0);
-	}
-	for (int i = 0; i < n; i++) {
-		opsbus__v1__complete_job_request__init(&items[i]);
-		items[i].job_id = cl->jobs[i]->job->id;
-		items[i].lease_token = cl->jobs[i]->lease_token;
-		ptrs[i] = &items[i];
-	}
-	opsbus__v1__complete_jobs_request__init(&req);
-	req.completions = ptrs;
-	req.n_completions = (size_t) n;
-	rv = opsbus_call(d->b->c[t], "opsbus.v1.JobService/CompleteJobs",
-	    &req.base, &opsbus__v1__complete_jobs_response__descriptor,
-	    (ProtobufCMessage **) &res, NULL, &st);
-	protobuf_c_message_free_unpacked(&cl->base, NULL);
-	if (rv != 0) {
-		fprintf(stderr, "complete jobs: %s: %s\n", st.error_code,
-		    st.message);
-		return (-1);
-	}
-	if (res->completed != n) {
-		fprintf(stderr, "complete jobs: %d of %d completed\n",
-		    res->completed, n);
-		n = -1;
-	}
-	protobuf_c_message_free_unpacked(&res->base, NULL);
-	return (n);
-}
-
 /* Keeps the jobs r claimed as h's; returns how many. */
 static int
 held_take(struct held *h, const Opsbus__V1__ClaimJobsResponse *r)
@@ -296,6 +250,64 @@ held_take(struct held *h, const Opsbus__V1__ClaimJobsResponse *r)
 		h->n++;
 	}
 	return (h->n);
+}
+
+/*
+ * One CompleteJobs for the jobs h holds, with claim_next when next is not
+ * NULL; h then holds what it claimed. Returns the jobs completed, or -1.
+ */
+static int
+complete_held(
+    struct drain *d, int t, struct held *h, Opsbus__V1__ClaimJobsRequest *next)
+{
+	Opsbus__V1__CompleteJobRequest    items[BATCH];
+	Opsbus__V1__CompleteJobRequest   *ptrs[BATCH];
+	Opsbus__V1__CompleteJobsRequest   req;
+	Opsbus__V1__CompleteJobsResponse *res = NULL;
+	struct opsbus_status              st;
+	int                               n = h->n;
+
+	for (int i = 0; i < n; i++) {
+		opsbus__v1__complete_job_request__init(&items[i]);
+		items[i].job_id = h->id[i];
+		items[i].lease_token = h->token[i];
+		ptrs[i] = &items[i];
+	}
+	opsbus__v1__complete_jobs_request__init(&req);
+	req.completions = ptrs;
+	req.n_completions = (size_t) n;
+	req.claim_next = next;
+	if (opsbus_call(d->b->c[t], "opsbus.v1.JobService/CompleteJobs",
+	        &req.base, &opsbus__v1__complete_jobs_response__descriptor,
+	        (ProtobufCMessage **) &res, NULL, &st)
+	    != 0) {
+		fprintf(stderr, "complete jobs: %s: %s\n", st.error_code,
+		    st.message);
+		return (-1);
+	}
+	if (res->completed != n) {
+		fprintf(stderr, "complete jobs: %d of %d completed\n",
+		    res->completed, n);
+		n = -1;
+	}
+	held_take(h, res->next);
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+	return (n);
+}
+
+/* ClaimJobs max=batch, then one CompleteJobs for all of them. */
+static int
+step_opsbus_batch(struct drain *d, int t)
+{
+	Opsbus__V1__ClaimJobsResponse *cl = claim(d, t, d->batch);
+	int                            n;
+
+	if (cl == NULL) {
+		return (-1);
+	}
+	n = held_take(&d->held[t], cl);
+	protobuf_c_message_free_unpacked(&cl->base, NULL);
+	return (n == 0 ? 0 : complete_held(d, t, &d->held[t], NULL));
 }
 
 /*
@@ -325,7 +337,6 @@ step_opsbus_chain(struct drain *d, int t)
 			return (0);
 		}
 	}
-	n = h->n;
 	snprintf(worker, sizeof(worker), "bench-%d", t);
 	next.queue = PB(d->queue);
 	next.worker_id = worker;
@@ -352,37 +363,7 @@ step_opsbus_chain(struct drain *d, int t)
 		protobuf_c_message_free_unpacked(&res->base, NULL);
 		return (1);
 	}
-	Opsbus__V1__CompleteJobRequest    items[BATCH];
-	Opsbus__V1__CompleteJobRequest   *ptrs[BATCH];
-	Opsbus__V1__CompleteJobsRequest   req;
-	Opsbus__V1__CompleteJobsResponse *res = NULL;
-
-	for (int i = 0; i < n; i++) {
-		opsbus__v1__complete_job_request__init(&items[i]);
-		items[i].job_id = h->id[i];
-		items[i].lease_token = h->token[i];
-		ptrs[i] = &items[i];
-	}
-	opsbus__v1__complete_jobs_request__init(&req);
-	req.completions = ptrs;
-	req.n_completions = (size_t) n;
-	req.claim_next = &next;
-	rv = opsbus_call(d->b->c[t], "opsbus.v1.JobService/CompleteJobs",
-	    &req.base, &opsbus__v1__complete_jobs_response__descriptor,
-	    (ProtobufCMessage **) &res, NULL, &st);
-	if (rv != 0) {
-		fprintf(stderr, "complete jobs: %s: %s\n", st.error_code,
-		    st.message);
-		return (-1);
-	}
-	if (res->completed != n) {
-		fprintf(stderr, "complete jobs: %d of %d completed\n",
-		    res->completed, n);
-		n = -1;
-	}
-	held_take(h, res->next);
-	protobuf_c_message_free_unpacked(&res->base, NULL);
-	return (n);
+	return (complete_held(d, t, h, &next));
 }
 
 static bool

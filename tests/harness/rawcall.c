@@ -4,6 +4,8 @@
  */
 #include "rawcall.h"
 
+#include <CUnit/CUnit.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,4 +77,45 @@ rawcall_send(struct opsbus_client *c, const struct rawcall *r)
 
 	free(buf);
 	return (resp);
+}
+
+ProtobufCMessage *
+rawcall_resend(struct opsbus_client *c, const char *api_key,
+    const char *method, const ProtobufCMessage *in, const char *request_id,
+    const ProtobufCMessageDescriptor *out_desc)
+{
+	struct rawcall           rc = {0};
+	uint8_t                 *body = NULL;
+	Opsbus__V1__RpcResponse *r[2];
+	ProtobufCMessage        *out = NULL;
+
+	rc.method = method;
+	rc.body_len = rawcall_pack_message(in, &body);
+	rc.body = body;
+	rc.api_key = api_key;
+	rc.request_id = request_id;
+	r[0] = rawcall_send(c, &rc);
+	r[1] = rawcall_send(c, &rc);
+	CU_ASSERT_PTR_NOT_NULL(r[0]);
+	CU_ASSERT_PTR_NOT_NULL(r[1]);
+	if (r[0] != NULL && r[1] != NULL) {
+		CU_ASSERT_EQUAL(r[0]->code, 0);
+		CU_ASSERT_EQUAL(r[1]->code, 0);
+		CU_ASSERT_EQUAL(r[0]->body.len, r[1]->body.len);
+		if (r[0]->code == 0 && r[1]->code == 0
+		    && r[0]->body.len == r[1]->body.len) {
+			CU_ASSERT_EQUAL(memcmp(r[0]->body.data,
+			                    r[1]->body.data, r[0]->body.len),
+			    0);
+			out = protobuf_c_message_unpack(
+			    out_desc, NULL, r[1]->body.len, r[1]->body.data);
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		if (r[i] != NULL) {
+			opsbus__v1__rpc_response__free_unpacked(r[i], NULL);
+		}
+	}
+	free(body);
+	return (out);
 }

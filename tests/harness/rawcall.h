@@ -36,4 +36,14 @@ Opsbus__V1__RpcResponse *rawcall_send(
 /* Packs a message into a malloc'd buffer. */
 size_t rawcall_pack_message(const ProtobufCMessage *m, uint8_t **out);
 
+/*
+ * Sends in as method with request_id twice (a resend), asserts (CUnit)
+ * that both answers are OK and the same bytes, and returns the answer's
+ * body unpacked as out_desc (free with protobuf_c_message_free_unpacked),
+ * or NULL when a check failed.
+ */
+ProtobufCMessage *rawcall_resend(struct opsbus_client *c, const char *api_key,
+    const char *method, const ProtobufCMessage *in, const char *request_id,
+    const ProtobufCMessageDescriptor *out_desc);
+
 #endif

@@ -175,9 +175,6 @@ test_a_resent_claim_gets_its_stored_answer_and_takes_nothing_more(void)
 {
 	Opsbus__V1__ClaimJobsRequest req
 	    = OPSBUS__V1__CLAIM_JOBS_REQUEST__INIT;
-	struct rawcall                 rc = {0};
-	uint8_t                       *body;
-	Opsbus__V1__RpcResponse       *r1, *r2;
 	Opsbus__V1__ClaimJobsResponse *res;
 
 	seed("cg-resend", 10);
@@ -185,30 +182,15 @@ test_a_resent_claim_gets_its_stored_answer_and_takes_nothing_more(void)
 	req.worker_id = PB("cg-resender");
 	req.max_value_case = OPSBUS__V1__CLAIM_JOBS_REQUEST__MAX_VALUE_MAX;
 	req.max = 4;
-	rc.method = "opsbus.v1.JobService/ClaimJobs";
-	rc.body_len = rawcall_pack_message(&req.base, &body);
-	rc.body = body;
-	rc.api_key = srv.api_key;
-	rc.request_id = "cg-resend-0001";
-	r1 = rawcall_send(cli, &rc);
-	r2 = rawcall_send(cli, &rc);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(r1);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(r2);
-	ASSERT_INT_EQ(r1->code, 0);
-	ASSERT_INT_EQ(r2->code, 0);
-	CU_ASSERT_EQUAL_FATAL(r1->body.len, r2->body.len);
-	CU_ASSERT_EQUAL(memcmp(r1->body.data, r2->body.data, r1->body.len), 0);
-	res = opsbus__v1__claim_jobs_response__unpack(
-	    NULL, r1->body.len, r1->body.data);
+	res = (Opsbus__V1__ClaimJobsResponse *) rawcall_resend(cli,
+	    srv.api_key, "opsbus.v1.JobService/ClaimJobs", &req.base,
+	    "cg-resend-0001", &opsbus__v1__claim_jobs_response__descriptor);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(res);
 	ASSERT_INT_EQ(res->n_jobs, 4);
 	opsbus__v1__claim_jobs_response__free_unpacked(res, NULL);
 	ASSERT_INT_EQ(ou_count("SELECT count(*) FROM jobs WHERE queue = "
 	                       "'cg-resend' AND status = 'in_progress'"),
 	    4);
-	opsbus__v1__rpc_response__free_unpacked(r1, NULL);
-	opsbus__v1__rpc_response__free_unpacked(r2, NULL);
-	free(body);
 }
 
 static const struct harness_case cases[] = {

@@ -241,9 +241,6 @@ test_a_resend_answers_the_same_next_jobs(void)
 	char                            *id[1], *token[1];
 	Opsbus__V1__ClaimJobsRequest     next;
 	Opsbus__V1__CompleteJobRequest   req;
-	struct rawcall                   rc = {0};
-	uint8_t                         *body;
-	Opsbus__V1__RpcResponse         *r1, *r2;
 	Opsbus__V1__CompleteJobResponse *res;
 
 	make_jobs("cn-resend", 3);
@@ -254,31 +251,16 @@ test_a_resend_answers_the_same_next_jobs(void)
 	req.job_id = id[0];
 	req.lease_token = token[0];
 	req.claim_next = &next;
-	rc.method = "opsbus.v1.JobService/CompleteJob";
-	rc.body_len = rawcall_pack_message(&req.base, &body);
-	rc.body = body;
-	rc.api_key = srv.api_key;
-	rc.request_id = "cn-resend-0001";
-	r1 = rawcall_send(cli, &rc);
-	r2 = rawcall_send(cli, &rc);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(r1);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(r2);
-	ASSERT_INT_EQ(r1->code, 0);
-	ASSERT_INT_EQ(r2->code, 0);
-	CU_ASSERT_EQUAL_FATAL(r1->body.len, r2->body.len);
-	CU_ASSERT_EQUAL(memcmp(r1->body.data, r2->body.data, r1->body.len), 0);
-	res = opsbus__v1__complete_job_response__unpack(
-	    NULL, r2->body.len, r2->body.data);
+	res = (Opsbus__V1__CompleteJobResponse *) rawcall_resend(cli,
+	    srv.api_key, "opsbus.v1.JobService/CompleteJob", &req.base,
+	    "cn-resend-0001", &opsbus__v1__complete_job_response__descriptor);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(res);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(res->next);
 	ASSERT_INT_EQ(res->next->n_jobs, 1);
-	opsbus__v1__complete_job_response__free_unpacked(res, NULL);
+	protobuf_c_message_free_unpacked(&res->base, NULL);
 	/* One job claimed, not two. */
 	ASSERT_INT_EQ(count_status("cn-resend", "in_progress"), 1);
 	ASSERT_INT_EQ(count_status("cn-resend", "queued"), 1);
-	opsbus__v1__rpc_response__free_unpacked(r1, NULL);
-	opsbus__v1__rpc_response__free_unpacked(r2, NULL);
-	free(body);
 	free(id[0]);
 	free(token[0]);
 }
