@@ -362,13 +362,12 @@ static void
 run_job(struct opsbus_worker *wk, struct opsbus_client *c,
     const Opsbus__V1__ClaimedJob *cj, Opsbus__V1__CompleteJobResponse **next)
 {
-	bool want_next;
-
 	struct opsbus_work        w;
 	struct opsbus_work_result res;
 	pthread_condattr_t        ca;
 	pthread_t                 hb;
 	bool                      hb_started;
+	bool                      want_next;
 
 	memset(&w, 0, sizeof(w));
 	memset(&res, 0, sizeof(res));
