@@ -24,8 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "opsbus/v1/job.pb-c.h"
 #include "services/handlers.h"
 #include "services/job_view.h"
@@ -151,24 +151,6 @@ void
 worker_drain(void)
 {
 	atomic_store(&draining, true);
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
-static void
-sleep_ms(int64_t ms)
-{
-	struct timespec ts
-	    = {(time_t) (ms / 1000), (long) (ms % 1000) * 1000000};
-
-	nanosleep(&ts, NULL);
 }
 
 static opsbus_err
@@ -439,7 +421,7 @@ worker_claim(
 	if (wait > 0 && !wait_begin(call)) {
 		wait = 0;
 	}
-	deadline = now_ms() + wait;
+	deadline = clock_now_us() / 1000 + wait;
 	for (;;) {
 		int64_t left;
 
@@ -448,11 +430,11 @@ worker_claim(
 		    || out->n_jobs > 0) {
 			break;
 		}
-		left = deadline - now_ms();
+		left = deadline - clock_now_us() / 1000;
 		if (left <= 0 || atomic_load(&draining)) {
 			break;
 		}
-		sleep_ms(step < left ? step : left);
+		clock_sleep_ms(step < left ? step : left);
 		step = step * 2 < WAIT_STEP_MAX_MS ? step * 2
 		                                   : WAIT_STEP_MAX_MS;
 	}

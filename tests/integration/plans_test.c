@@ -221,34 +221,16 @@ check_log(const char *const *names, size_t n)
 	free(log);
 }
 
-static Opsbus__V1__CreateJobResponse *
-create(const char *key)
-{
-	Opsbus__V1__CreateJobRequest   req;
-	Opsbus__V1__CreateJobResponse *res = NULL;
-	struct opsbus_status           st;
-
-	opsbus__v1__create_job_request__init(&req);
-	req.queue = PB("plans");
-	req.payload = PB("{\"note\": 1}");
-	req.idempotency_key = PB(key != NULL ? key : "");
-	if (ou_call(cli, "opsbus.v1.JobService/CreateJob", &req.base,
-	        &opsbus__v1__create_job_response__descriptor, &res, NULL, &st)
-	    != 0) {
-		fprintf(stderr, "create: %s\n", st.message);
-		return (NULL);
-	}
-	return (res);
-}
-
 static void
 test_hot_calls_use_keys(void)
 {
-	char                          *ids[100], *tokens[100];
-	Opsbus__V1__CreateJobResponse *made;
-	struct opsbus_status           st;
-	bool                           cancel;
-	int                            got;
+	char         *ids[100], *tokens[100];
+	struct ou_job plain = {.queue = "plans", .payload = "{\"note\": 1}"};
+	struct ou_job keyed = plain;
+	char         *made;
+	struct opsbus_status st;
+	bool                 cancel;
+	int                  got;
 
 	/* Each call six times: the generic plan is the one of interest,
 	 * and a statement is planned anew on each connection. */
@@ -256,14 +238,15 @@ test_hot_calls_use_keys(void)
 		char key[64];
 
 		snprintf(key, sizeof(key), "plans-key-%d", round);
-		made = create(NULL);
+		made = ou_create(cli, &plain);
 		CU_ASSERT_PTR_NOT_NULL_FATAL(made);
-		protobuf_c_message_free_unpacked(&made->base, NULL);
+		free(made);
 		/* A keyed create, then its resend (the key is read). */
+		keyed.idempotency_key = key;
 		for (int again = 0; again < 2; again++) {
-			made = create(key);
+			made = ou_create(cli, &keyed);
 			CU_ASSERT_PTR_NOT_NULL_FATAL(made);
-			protobuf_c_message_free_unpacked(&made->base, NULL);
+			free(made);
 		}
 
 		got = ou_claim(cli, "plans", "plans-worker", 3, ids, tokens);
