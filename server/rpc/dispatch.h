@@ -62,11 +62,10 @@ void rpc_dispatch(const struct rpc_dispatcher *d, struct arena *a,
     const uint8_t *buf, size_t len, struct rpc_reply *reply);
 
 /*
- * Group commit of methods with a service_batch: at most RPC_GROUP_LEADERS
- * groups of one method run at once, each of up to the method's max_items
- * calls and RPC_GROUP_MAX_BYTES of requests.
+ * Group commit of methods with a service_batch: at most the method's
+ * max_leaders groups of it run at once, each of up to its max_items calls
+ * and RPC_GROUP_MAX_BYTES of requests.
  */
-#define RPC_GROUP_LEADERS   2
 #define RPC_GROUP_MAX_BYTES (8u * 1024 * 1024)
 
 /* The run function of every group: the calls of a group (their dispatch

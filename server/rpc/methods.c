@@ -121,7 +121,7 @@ rpc_methods_bind_batches(struct rpc_methods *m,
 		rm->batch = rows[i].batch;
 		rm->group
 		    = group_new(rm->batch->max_items, RPC_GROUP_MAX_BYTES,
-		        RPC_GROUP_LEADERS, rpc_dispatch_group_run);
+		        rm->batch->max_leaders, rpc_dispatch_group_run);
 		if (rm->group == NULL) {
 			snprintf(err, err_len, "out of memory");
 			return (-1);

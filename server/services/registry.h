@@ -64,6 +64,10 @@ struct service_batch {
 	    struct batch_item *const *items, int n);
 	/* The most calls in one group. */
 	int max_items;
+	/* The most groups of this method running at once. One makes the
+	 * calls that arrive while a group runs wait for it, and go together
+	 * in the next; more let groups overlap in PostgreSQL. */
+	int max_leaders;
 };
 
 struct service_method {

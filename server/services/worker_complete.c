@@ -447,8 +447,9 @@ complete_group_run(struct db *db, struct arena *scratch,
 	return (OPSBUS_E_OK);
 }
 
+/* Two groups at once, as claims (worker_claim.c). */
 const struct service_batch worker_complete_batch
-    = {complete_group_prepare, complete_group_run, COMPLETE_GROUP_MAX};
+    = {complete_group_prepare, complete_group_run, COMPLETE_GROUP_MAX, 2};
 
 opsbus_err
 worker_complete_jobs(
