@@ -63,6 +63,25 @@ int harness_suite_open(struct harness_server *s, struct opsbus_client **c);
 int harness_suite_close(struct harness_server *s, struct opsbus_client *c);
 
 /*
+ * `HARNESS_SUITE;` at file scope: the usual suite, a file's srv and cli
+ * (static) and the suite_init and suite_cleanup for harness_run that open
+ * and close them. (It ends by declaring srv again, so that the semicolon
+ * after it closes a declaration.)
+ */
+#define HARNESS_SUITE                                    \
+	static struct harness_server srv;                \
+	static struct opsbus_client *cli;                \
+	static int                   suite_init(void)    \
+	{                                                \
+		return (harness_suite_open(&srv, &cli)); \
+	}                                                \
+	static int suite_cleanup(void)                   \
+	{                                                \
+		return (harness_suite_close(&srv, cli)); \
+	}                                                \
+	static struct harness_server srv
+
+/*
  * Runs the CLI with argv (NULL terminated, without the program name) and
  * the environment OPSBUS_URL/OPSBUS_API_KEY of s. Writes stdout into out
  * (malloc'd, NUL-terminated) and stderr into err when not NULL. Returns the

@@ -23,20 +23,7 @@
 #define JOBS_B   100
 #define MAX_HELD (JOBS_A + JOBS_B)
 
-static struct harness_server srv;
-static struct opsbus_client *cli;
-
-static int
-suite_init(void)
-{
-	return (harness_suite_open(&srv, &cli));
-}
-
-static int
-suite_cleanup(void)
-{
-	return (harness_suite_close(&srv, cli));
-}
+HARNESS_SUITE;
 
 struct claimer {
 	pthread_t   thread;

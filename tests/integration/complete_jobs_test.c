@@ -25,20 +25,7 @@
 
 #define PB(s) ((char *) (uintptr_t) (s))
 
-static struct harness_server srv;
-static struct opsbus_client *cli;
-
-static int
-suite_init(void)
-{
-	return (harness_suite_open(&srv, &cli));
-}
-
-static int
-suite_cleanup(void)
-{
-	return (harness_suite_close(&srv, cli));
-}
+HARNESS_SUITE;
 
 /* The items of one CompleteJobs request, built up by add(). */
 struct batch {

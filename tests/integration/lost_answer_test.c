@@ -20,20 +20,7 @@
 #include "opsutil.h"
 #include "worker.h"
 
-static struct harness_server srv;
-static struct opsbus_client *cli;
-
-static int
-suite_init(void)
-{
-	return (harness_suite_open(&srv, &cli));
-}
-
-static int
-suite_cleanup(void)
-{
-	return (harness_suite_close(&srv, cli));
-}
+HARNESS_SUITE;
 
 /* The methods whose first answer the proxy loses. */
 enum lost { LOST_COMPLETE, LOST_FAIL, LOST_COUNT };
