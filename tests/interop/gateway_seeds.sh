@@ -228,7 +228,9 @@ for m in 'opsbus_http_requests_total{route="GET /api/v1/writeback/jobs",method="
 	'opsbus_queue_oldest_ready_age_seconds{queue="writeback"}' \
 	'opsbus_dead_letters{queue="writeback",category="auth",operator_status="open"} 3' \
 	'opsbus_events_unpublished ' 'opsbus_database_metrics_up 1'; do
-	if printf '%s' "$metrics" | grep -qF "$m"; then gw_ok "/metrics has $m"; else gw_fail "/metrics has $m" "$metrics"; fi
+	# A here-string, not a pipe: grep -q leaves at the first match, and
+	# under pipefail the writer's SIGPIPE would fail the check.
+	if grep -qF -- "$m" <<<"$metrics"; then gw_ok "/metrics has $m"; else gw_fail "/metrics has $m" "$metrics"; fi
 done
 out=$(curl -s "$BASE_URL/api/v1/ops/metrics" -H "X-API-Key: $API_KEY")
 gw_expect "GET /api/v1/ops/metrics (JSON, 64-bit counts as strings)" "$out" \

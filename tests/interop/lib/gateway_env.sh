@@ -71,7 +71,7 @@ gw_fail() {
 	gw_failures=$((gw_failures + 1))
 	echo "FAIL - $1" >&2
 	if [ -n "${2:-}" ]; then
-		printf '  got: %s\n' "$2" | head -c 2000 >&2
+		printf '  got: %.2000s\n' "$2" >&2
 		echo >&2
 	fi
 }
