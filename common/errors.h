@@ -72,6 +72,12 @@
 	    "the job's cancel was requested; it will end cancelled")          \
 	X(BULK_OPERATION_NOT_FOUND, OPSBUS_GRPC_NOT_FOUND, 404,               \
 	    "no such bulk operation")                                         \
+	X(EXCEPTION_NOT_FOUND, OPSBUS_GRPC_NOT_FOUND, 404,                    \
+	    "no such exception")                                              \
+	X(EXCEPTION_ALREADY_RESOLVED, OPSBUS_GRPC_FAILED_PRECONDITION, 409,   \
+	    "the exception is already resolved")                              \
+	X(UNKNOWN_EVENT_TYPE, OPSBUS_GRPC_INVALID_ARGUMENT, 400,              \
+	    "the queue does not allow this kind")                             \
 	X(CONFLICT, OPSBUS_GRPC_ABORTED, 409,                                 \
 	    "a concurrent change won; try again")                             \
 	X(RATE_LIMITED, OPSBUS_GRPC_RESOURCE_EXHAUSTED, 429,                  \

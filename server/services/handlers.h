@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 
+#include "opsbus/v1/job.pb-c.h"
 #include "services/registry.h"
 
 #define HANDLER(name)                                                      \
@@ -22,6 +23,10 @@ HANDLER(job_create);
  * transaction. */
 extern const struct service_batch job_create_batch;
 HANDLER(job_get);
+HANDLER(exception_health);
+HANDLER(exception_list);
+HANDLER(exception_get);
+HANDLER(exception_resolve);
 HANDLER(job_list);
 
 /* worker_claim.c, worker.c, worker_complete.c */
@@ -100,5 +105,17 @@ bool job_status_valid(const char *s);
 char *new_uuid_text(struct rpc_call *call);
 /* A new job's id: a time-ordered UUID (common/uuid4.h says why). */
 char *new_job_id_text(struct rpc_call *call);
+
+/*
+ * An operator's replay of a request an exception kept (exception.c): in
+ * is checked as CreateJob checks it and against its queue's allowed kinds
+ * (UNKNOWN_EVENT_TYPE, with no new exception), then a job is created by
+ * actor and its idempotency key (if any) made to answer it, state
+ * processed. When the key already answers this very request and its job
+ * exists, that job is the answer and nothing is created (*created false).
+ */
+opsbus_err job_replay_create(struct rpc_call *call,
+    const Opsbus__V1__CreateJobRequest *in, const char *actor,
+    Opsbus__V1__Job **out, bool *created);
 
 #endif

@@ -3,6 +3,7 @@
  * GetJob and ListJobs. The worker calls (claim, heartbeat, complete, fail)
  * are in worker.c.
  */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,9 @@ static const struct db_stmt stmt_create = {"job_create",
 
 /*
  * CreateJob for a group of calls, one row per element of the arrays. The
- * keys are taken in a fixed order so that two groups never deadlock.
+ * keys are taken in a fixed order so that two groups never deadlock. A
+ * call whose kind its queue does not allow makes no row (nor key): it runs
+ * alone, where it is refused and opens its exception.
  */
 static const struct db_stmt stmt_create_many = {"job_create_many",
     "WITH r AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], "
@@ -54,19 +57,22 @@ static const struct db_stmt stmt_create_many = {"job_create_many",
     "$14::text[], $15::text[], $16::text[]) AS r(id, tenant, queue, "
     "target, kind, subject, payload, max_attempts, priority, run_at, "
     "correlation_id, event_id, idem_key, actor, hash, raw)), "
+    "ok AS (SELECT r.*, q.max_attempts AS queue_max_attempts FROM r "
+    "LEFT JOIN queues q ON q.name = r.queue WHERE q.allowed_kinds IS NULL "
+    "OR r.kind = ANY (q.allowed_kinds)), "
     "k AS (INSERT INTO idempotency_keys (tenant, scope, key, request_hash, "
-    "result_id, first_request, last_request) SELECT r.tenant, 'job:' || "
-    "r.queue, r.idem_key, decode(r.hash, 'hex'), r.id, r.raw, r.raw "
-    "FROM r WHERE r.idem_key IS NOT NULL ORDER BY 1, 2, 3 "
+    "result_id, first_request, last_request) SELECT ok.tenant, 'job:' || "
+    "ok.queue, ok.idem_key, decode(ok.hash, 'hex'), ok.id, ok.raw, ok.raw "
+    "FROM ok WHERE ok.idem_key IS NOT NULL ORDER BY 1, 2, 3 "
     "ON CONFLICT DO NOTHING RETURNING result_id), "
     "j AS (INSERT INTO jobs (id, tenant, queue, target, kind, subject, "
     "payload, idempotency_key, status, max_attempts, priority, run_at, "
-    "correlation_id) SELECT r.id, r.tenant, r.queue, r.target, r.kind, "
-    "r.subject, r.payload, r.idem_key, 'queued', coalesce(nullif("
-    "r.max_attempts, 0), (SELECT q.max_attempts FROM queues q WHERE "
-    "q.name = r.queue), 5), r.priority, coalesce(r.run_at, now()), "
-    "r.correlation_id FROM r WHERE r.idem_key IS NULL OR r.id IN "
-    "(SELECT result_id FROM k) RETURNING *), "
+    "correlation_id) SELECT ok.id, ok.tenant, ok.queue, ok.target, "
+    "ok.kind, ok.subject, ok.payload, ok.idem_key, 'queued', coalesce("
+    "nullif(ok.max_attempts, 0), ok.queue_max_attempts, 5), ok.priority, "
+    "coalesce(ok.run_at, now()), ok.correlation_id FROM ok WHERE "
+    "ok.idem_key IS NULL OR ok.id IN (SELECT result_id FROM k) "
+    "RETURNING *), "
     "e AS (INSERT INTO events (event_id, event_type, topic, job_id, queue, "
     "tenant, actor, correlation_id, payload) SELECT r.event_id, 'created', "
     "'job.created.' || j.queue, j.id, j.queue, j.tenant, r.actor, "
@@ -98,9 +104,9 @@ static const struct db_stmt stmt_key_conflict = {"job_key_conflict",
     "tenant = $1 AND idem_scope = 'job:' || $2 AND idem_key = $3 "
     "RETURNING id), "
     "x AS (INSERT INTO exceptions (id, tenant, exception_type, reason_code, "
-    "idem_scope, idem_key, job_id, first_raw, last_raw, details) "
+    "queue, idem_scope, idem_key, job_id, first_raw, last_raw, details) "
     "SELECT $5::uuid, $1, 'IDEMPOTENCY_CONFLICT', 'IDEMPOTENCY_CONFLICT', "
-    "'job:' || $2, $3, k.result_id, k.first_request, $4, "
+    "$2, 'job:' || $2, $3, k.result_id, k.first_request, $4, "
     "jsonb_build_object('conflicts', 1, 'correlation_id', $6::text) FROM k "
     "WHERE NOT EXISTS (SELECT 1 FROM u) RETURNING id), "
     "ev AS (INSERT INTO events (event_id, event_type, topic, job_id, tenant, "
@@ -108,6 +114,53 @@ static const struct db_stmt stmt_key_conflict = {"job_key_conflict",
     "'exception.opened', NULL, $1, 'system', $6, jsonb_build_object("
     "'exception_id', x.id, 'exception_type', 'IDEMPOTENCY_CONFLICT') "
     "FROM x) SELECT 1"};
+
+/* The queue's allowed kinds ("" when any) and whether $2 is one of them. */
+static const struct db_stmt stmt_kind_allowed = {"job_kind_allowed",
+    "SELECT coalesce(array_to_string(allowed_kinds, ', '), ''), "
+    "allowed_kinds IS NULL OR $2 = ANY (allowed_kinds) FROM queues "
+    "WHERE name = $1"};
+
+/*
+ * A kind the queue does not allow opens an UNKNOWN_EVENT_TYPE exception,
+ * or counts one more arrival on the open one for the same request (same
+ * tenant, queue, key and digest), so that a producer's retries make one.
+ * $1 tenant, $2 queue, $3 key or NULL, $4 digest, $5 raw request, $6 new
+ * exception id, $7 kind, $8 allowed kinds, $9 correlation id, $10 event id.
+ */
+static const struct db_stmt stmt_kind_refused = {"job_kind_refused",
+    "WITH u AS (UPDATE exceptions SET last_raw = $5, updated_at = now(), "
+    "details = details || jsonb_build_object('arrivals', "
+    "coalesce((details->>'arrivals')::int, 1) + 1) WHERE status = 'open' "
+    "AND exception_type = 'UNKNOWN_EVENT_TYPE' AND tenant = $1 AND "
+    "queue = $2 AND idem_key IS NOT DISTINCT FROM $3::text AND "
+    "request_hash = $4 RETURNING id), "
+    "x AS (INSERT INTO exceptions (id, tenant, exception_type, reason_code, "
+    "queue, idem_scope, idem_key, request_hash, first_raw, last_raw, "
+    "details) SELECT $6::uuid, $1, 'UNKNOWN_EVENT_TYPE', "
+    "'UNKNOWN_EVENT_TYPE', $2, CASE WHEN $3::text IS NULL THEN NULL ELSE "
+    "'job:' || $2 END, $3, $4, $5, $5, jsonb_build_object('arrivals', 1, "
+    "'kind', $7::text, 'allowed_kinds', $8::text, 'correlation_id', "
+    "$9::text) WHERE NOT EXISTS (SELECT 1 FROM u) RETURNING id), "
+    "ev AS (INSERT INTO events (event_id, event_type, topic, queue, tenant, "
+    "actor, correlation_id, payload) SELECT $10::uuid, 'opened', "
+    "'exception.opened', $2, $1, 'system', $9, jsonb_build_object("
+    "'exception_id', x.id, 'exception_type', 'UNKNOWN_EVENT_TYPE', 'kind', "
+    "$7::text) FROM x) SELECT 1"};
+
+/* A replay's key: $5 the new digest, $6 the job; made when missing. */
+static const struct db_stmt stmt_key_repoint = {"job_key_repoint",
+    "INSERT INTO idempotency_keys AS k (tenant, scope, key, request_hash, "
+    "result_id, state, first_request, last_request) VALUES ($1, 'job:' || "
+    "$2, $3, decode($5, 'hex'), $6::uuid, 'processed', $4, $4) "
+    "ON CONFLICT (tenant, scope, key) DO UPDATE SET request_hash = "
+    "excluded.request_hash, result_id = excluded.result_id, state = "
+    "'processed', updated_at = now()"};
+
+static const struct db_stmt stmt_key_answer = {"job_key_answer",
+    "SELECT encode(request_hash, 'hex'), coalesce(result_id::text, '') "
+    "FROM idempotency_keys WHERE tenant = $1 AND scope = 'job:' || $2 AND "
+    "key = $3 FOR UPDATE"};
 
 static const struct db_stmt stmt_get = {"job_get",
     "SELECT " JOB_COLUMNS " FROM jobs WHERE id = $1::uuid AND "
@@ -297,6 +350,52 @@ struct create_plan {
 	char *event_id;
 };
 
+/*
+ * The request as an exception keeps it (its first and last raw request):
+ * a JSON object of CreateJobRequest's fields but the tenant and the key,
+ * with the payload as JSON. An operator's replay patches and reads it back
+ * (job_replay_create). NULL when out of memory.
+ */
+static char *
+create_raw(struct rpc_call *call, const Opsbus__V1__CreateJobRequest *in,
+    const struct create_plan *plan)
+{
+	json_t *payload = json_loads(plan->payload, JSON_DECODE_ANY, NULL);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o*}", "queue",
+	    in->queue, "target", in->target, "kind", in->kind, "subject",
+	    in->subject, "max_attempts", in->max_attempts, "priority",
+	    in->priority, "payload", payload);
+	char   *text, *copy;
+
+	if (o == NULL) {
+		return (NULL);
+	}
+	if (in->run_at[0] != '\0'
+	    && json_object_set_new(o, "run_at", json_string(in->run_at))
+	        != 0) {
+		json_decref(o);
+		return (NULL);
+	}
+	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	copy = text != NULL ? call_strdup(call, text) : NULL;
+	free(text);
+	return (copy);
+}
+
+/* The request's digest: what an idempotency key compares. */
+static void
+create_digest(struct create_plan *plan)
+{
+	const Opsbus__V1__CreateJobRequest *in = plan->in;
+	const char                         *fields[]
+	    = {plan->tenant, in->queue, in->target, in->kind, in->subject,
+	        plan->payload, plan->max_attempts, plan->priority, in->run_at};
+
+	idempotency_hash(
+	    fields, sizeof(fields) / sizeof(fields[0]), plan->hash);
+}
+
 static opsbus_err
 create_plan(struct rpc_call *call, const Opsbus__V1__CreateJobRequest *in,
     struct create_plan *plan)
@@ -314,17 +413,8 @@ create_plan(struct rpc_call *call, const Opsbus__V1__CreateJobRequest *in,
 	    in->max_attempts);
 	snprintf(plan->priority, sizeof(plan->priority), "%d", in->priority);
 	if (in->idempotency_key[0] != '\0') {
-		const char *fields[] = {plan->tenant, in->queue, in->target,
-		    in->kind, in->subject, plan->payload, plan->max_attempts,
-		    plan->priority, in->run_at};
-
-		idempotency_hash(
-		    fields, sizeof(fields) / sizeof(fields[0]), plan->hash);
-		plan->raw = call_printf(call,
-		    "{\"queue\":\"%s\",\"target\":\"%s\",\"kind\":\"%s\","
-		    "\"max_attempts\":%s,\"priority\":%s,\"payload\":%s}",
-		    in->queue, in->target, in->kind, plan->max_attempts,
-		    plan->priority, plan->payload);
+		create_digest(plan);
+		plan->raw = create_raw(call, in, plan);
 	}
 	plan->id = new_job_id_text(call);
 	plan->event_id = new_uuid_text(call);
@@ -333,6 +423,104 @@ create_plan(struct rpc_call *call, const Opsbus__V1__CreateJobRequest *in,
 		return (OPSBUS_E_INTERNAL);
 	}
 	return (OPSBUS_E_OK);
+}
+
+/*
+ * Refuses a request whose kind its queue does not allow. With
+ * open_exception (CreateJob), the refusal opens an UNKNOWN_EVENT_TYPE
+ * exception holding the request, or counts one more arrival on the open
+ * one, and keeps it (commit_on_error); the key is not touched.
+ */
+static opsbus_err
+check_kind(
+    struct rpc_call *call, struct create_plan *plan, bool open_exception)
+{
+	const Opsbus__V1__CreateJobRequest *in = plan->in;
+	const char                         *p[10];
+	struct db_rows                     *rows;
+	const char                         *allowed;
+	opsbus_err                          err;
+
+	p[0] = in->queue;
+	p[1] = in->kind;
+	if ((err = db_exec(call->db, &stmt_kind_allowed, 2, p, &rows))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	if (db_rows_count(rows) == 0 || db_rows_bool(rows, 0, 1)) {
+		db_rows_free(rows);
+		return (OPSBUS_E_OK);
+	}
+	allowed = call_strdup(call, db_rows_get(rows, 0, 0));
+	db_rows_free(rows);
+	if (open_exception) {
+		if (plan->raw == NULL) {
+			create_digest(plan);
+			plan->raw = create_raw(call, in, plan);
+		}
+		p[0] = plan->tenant;
+		p[1] = in->queue;
+		p[2] = in->idempotency_key[0] != '\0' ? in->idempotency_key
+		                                      : NULL;
+		p[3] = plan->hash;
+		p[4] = plan->raw;
+		p[5] = new_uuid_text(call);
+		p[6] = in->kind;
+		p[7] = allowed;
+		p[8] = call->correlation_id;
+		p[9] = new_uuid_text(call);
+		if (allowed == NULL || plan->raw == NULL || p[5] == NULL
+		    || p[9] == NULL) {
+			return (OPSBUS_E_INTERNAL);
+		}
+		if ((err = db_exec(call->db, &stmt_kind_refused, 10, p, NULL))
+		    != OPSBUS_E_OK) {
+			return (err);
+		}
+		call->commit_on_error = true;
+	}
+	return (call_fail(call, OPSBUS_E_UNKNOWN_EVENT_TYPE,
+	    "queue \"%s\" does not allow kind \"%.64s\" (allowed: %s)%s",
+	    in->queue, in->kind, allowed != NULL ? allowed : "?",
+	    open_exception ? "; an UNKNOWN_EVENT_TYPE exception is open for "
+	                     "an operator to resolve"
+	                   : ""));
+}
+
+/* Inserts the planned job and its "created" event by actor. */
+static opsbus_err
+create_insert(struct rpc_call *call, const struct create_plan *plan,
+    const char *actor, Opsbus__V1__Job **out)
+{
+	const Opsbus__V1__CreateJobRequest *in = plan->in;
+	const char                         *p[14];
+	struct db_rows                     *rows;
+	opsbus_err                          err;
+
+	p[0] = plan->id;
+	p[1] = plan->tenant;
+	p[2] = in->queue;
+	p[3] = in->target;
+	p[4] = in->kind;
+	p[5] = in->subject;
+	p[6] = plan->payload;
+	p[7] = plan->max_attempts;
+	p[8] = plan->priority;
+	p[9] = in->run_at[0] != '\0' ? in->run_at : NULL;
+	p[10] = call->correlation_id;
+	p[11] = plan->event_id;
+	p[12] = in->idempotency_key[0] != '\0' ? in->idempotency_key : NULL;
+	p[13] = actor;
+	if ((err = db_exec(call->db, &stmt_create, 14, p, &rows))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	*out = NULL;
+	if (db_rows_count(rows) == 1) {
+		*out = job_from_row(call, rows, 0, 0);
+	}
+	db_rows_free(rows);
+	return (*out != NULL ? OPSBUS_E_OK : OPSBUS_E_INTERNAL);
 }
 
 opsbus_err
@@ -344,11 +532,10 @@ job_create(
 	Opsbus__V1__CreateJobResponse *out
 	    = (Opsbus__V1__CreateJobResponse *) outm;
 	struct create_plan plan;
-	const char        *p[14];
-	struct db_rows    *rows;
 	opsbus_err         err;
 
-	if ((err = create_plan(call, in, &plan)) != OPSBUS_E_OK) {
+	if ((err = create_plan(call, in, &plan)) != OPSBUS_E_OK
+	    || (err = check_kind(call, &plan, true)) != OPSBUS_E_OK) {
 		return (err);
 	}
 	if (in->idempotency_key[0] != '\0') {
@@ -359,33 +546,74 @@ job_create(
 			return (err);
 		}
 	}
-	p[0] = plan.id;
-	p[1] = plan.tenant;
-	p[2] = in->queue;
-	p[3] = in->target;
-	p[4] = in->kind;
-	p[5] = in->subject;
-	p[6] = plan.payload;
-	p[7] = plan.max_attempts;
-	p[8] = plan.priority;
-	p[9] = in->run_at[0] != '\0' ? in->run_at : NULL;
-	p[10] = call->correlation_id;
-	p[11] = plan.event_id;
-	p[12] = in->idempotency_key[0] != '\0' ? in->idempotency_key : NULL;
-	p[13] = call->who->identity;
-	if ((err = db_exec(call->db, &stmt_create, 14, p, &rows))
+	if ((err = create_insert(call, &plan, call->who->identity, &out->job))
 	    != OPSBUS_E_OK) {
 		return (err);
 	}
-	if (db_rows_count(rows) == 1) {
-		out->job = job_from_row(call, rows, 0, 0);
-	}
-	db_rows_free(rows);
-	if (out->job == NULL) {
-		return (OPSBUS_E_INTERNAL);
-	}
 	out->created = true;
 	return (OPSBUS_E_OK);
+}
+
+opsbus_err
+job_replay_create(struct rpc_call      *call,
+    const Opsbus__V1__CreateJobRequest *in, const char *actor,
+    Opsbus__V1__Job **out, bool *created)
+{
+	const bool         keyed = in->idempotency_key[0] != '\0';
+	struct create_plan plan;
+	const char        *p[6];
+	struct db_rows    *rows;
+	opsbus_err         err;
+
+	*out = NULL;
+	*created = false;
+	if ((err = create_plan(call, in, &plan)) != OPSBUS_E_OK
+	    || (err = check_kind(call, &plan, false)) != OPSBUS_E_OK) {
+		return (err);
+	}
+	p[0] = plan.tenant;
+	p[1] = in->queue;
+	p[2] = in->idempotency_key;
+	if (keyed) {
+		if ((err = db_exec(call->db, &stmt_key_answer, 3, p, &rows))
+		    != OPSBUS_E_OK) {
+			return (err);
+		}
+		if (db_rows_count(rows) == 1
+		    && strcmp(db_rows_get(rows, 0, 0), plan.hash) == 0
+		    && db_rows_get(rows, 0, 1)[0] != '\0') {
+			/* The key answers this very request: its job is the
+			 * replay; making another would do the work twice. */
+			const char     *q[2] = {db_rows_get(rows, 0, 1), ""};
+			struct db_rows *jrows;
+
+			err = db_exec(call->db, &stmt_get, 2, q, &jrows);
+			db_rows_free(rows);
+			if (err != OPSBUS_E_OK) {
+				return (err);
+			}
+			if (db_rows_count(jrows) == 1) {
+				*out = job_from_row(call, jrows, 0, 0);
+			}
+			db_rows_free(jrows);
+		} else {
+			db_rows_free(rows);
+		}
+	}
+	if (*out == NULL) {
+		if ((err = create_insert(call, &plan, actor, out))
+		    != OPSBUS_E_OK) {
+			return (err);
+		}
+		*created = true;
+	}
+	if (!keyed) {
+		return (OPSBUS_E_OK);
+	}
+	p[3] = plan.raw;
+	p[4] = plan.hash;
+	p[5] = (*out)->id;
+	return (db_exec(call->db, &stmt_key_repoint, 6, p, NULL));
 }
 
 /* CreateJob in a group: prepare, in the caller's thread. */
@@ -569,52 +797,6 @@ list_limit(
 	return (OPSBUS_E_OK);
 }
 
-/*
- * The page token is the hex of "<created_at>|<id>" of the last job of the
- * page: opaque to clients, checked strictly when it comes back.
- */
-static char *
-page_token_make(struct rpc_call *call, const Opsbus__V1__Job *last)
-{
-	char  *plain = call_printf(call, "%s|%s", last->created_at, last->id);
-	size_t n = strlen(plain);
-	char  *hex = arena_alloc(call->arena, 2 * n + 1);
-
-	for (size_t i = 0; hex != NULL && i < n; i++) {
-		snprintf(hex + 2 * i, 3, "%02x", (unsigned char) plain[i]);
-	}
-	return (hex);
-}
-
-static bool
-page_token_read(struct rpc_call *call, const char *token, char **ts, char **id)
-{
-	size_t n = strlen(token);
-	char  *plain;
-	char  *bar;
-
-	if (n == 0 || n % 2 != 0 || n > 256) {
-		return (false);
-	}
-	plain = arena_alloc(call->arena, n / 2 + 1);
-	for (size_t i = 0; i < n / 2; i++) {
-		char          byte[3] = {token[2 * i], token[2 * i + 1], 0};
-		char         *end;
-		unsigned long v = strtoul(byte, &end, 16);
-		if (*end != '\0' || v == 0) {
-			return (false);
-		}
-		plain[i] = (char) v;
-	}
-	if ((bar = strchr(plain, '|')) == NULL) {
-		return (false);
-	}
-	*bar = '\0';
-	*ts = plain;
-	*id = bar + 1;
-	return (valid_timestamp(*ts) && valid_uuid(*id));
-}
-
 opsbus_err
 job_list(
     struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
@@ -697,8 +879,9 @@ job_list(
 	}
 	db_rows_free(rows);
 	if (count > limit && out->n_jobs > 0) {
-		out->next_page_token
-		    = page_token_make(call, out->jobs[out->n_jobs - 1]);
+		out->next_page_token = page_token_make(call,
+		    out->jobs[out->n_jobs - 1]->created_at,
+		    out->jobs[out->n_jobs - 1]->id);
 	}
 	return (OPSBUS_E_OK);
 }

@@ -21,4 +21,14 @@ opsbus_err call_load_by_id(struct rpc_call *call, const struct db_stmt *stmt,
     const char *id, opsbus_err not_found, const char *noun,
     struct db_rows **rows);
 
+/*
+ * A page token: the hex of "<created_at>|<id>" of a page's last row, for
+ * lists ordered by (created_at, id) descending. Opaque to clients and
+ * checked strictly when it comes back: page_token_read is false for any
+ * token this server could not have made; *ts and *id are then unset.
+ */
+char *page_token_make(struct rpc_call *call, const char *ts, const char *id);
+bool  page_token_read(
+     struct rpc_call *call, const char *token, char **ts, char **id);
+
 #endif

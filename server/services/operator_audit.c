@@ -108,6 +108,7 @@ attribution(struct rpc_call *call, struct audit *a, const char *actor)
 	const char *who = actor != NULL && actor[0] != '\0'
 	    ? actor
 	    : call->operator_identity;
+	const char *field;
 
 	if (who == NULL) {
 		who = call->who->identity;
@@ -124,18 +125,20 @@ attribution(struct rpc_call *call, struct audit *a, const char *actor)
 		    "x-operator-identity (opsbus --operator, "
 		    "OPSBUS_OPERATOR)"));
 	}
+	field = a->reason_field != NULL ? a->reason_field : "reason";
 	if (strlen(a->reason) > AUDIT_REASON_MAX) {
 		a->reason = cut(call, a->reason, AUDIT_REASON_MAX);
 		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-		    "reason is longer than %d bytes", AUDIT_REASON_MAX));
+		    "%s is longer than %d bytes", field, AUDIT_REASON_MAX));
 	}
 	if (!valid_operator_reason(a->reason)) {
 		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-		    "a reason is required: say why, for the audit log "
+		    "%s is required: say why, for the audit log "
 		    "(\"Infrastructure recovered after the EHR outage, "
 		    "INC-1234\"); empty, blank and placeholder reasons "
 		    "(\"test\", \"fix it\", ...) and reasons under 8 "
-		    "characters are refused"));
+		    "characters are refused",
+		    a->reason_field != NULL ? field : "a reason"));
 	}
 	return (OPSBUS_E_OK);
 }

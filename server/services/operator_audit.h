@@ -44,6 +44,9 @@ struct audit {
 	const char *operation_id;
 	/* A JSON object as text, or NULL for {}. */
 	const char *details;
+	/* The request field the reason came from, for refusals; NULL:
+	 * "reason". */
+	const char *reason_field;
 };
 
 /* The command itself: reads in, writes out, may fill in a. */

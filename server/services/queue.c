@@ -58,7 +58,8 @@ static const struct db_stmt stmt_queues = {"queue_list",
     "coalesce(d.succeeded, 0), coalesce(d.dead_failed, 0), "
     "coalesce(d.cancelled, 0), coalesce(d.aborted, 0), "
     "coalesce(d.ready, 0), coalesce(floor(extract(epoch FROM now() - "
-    "d.oldest) * 1000)::bigint, 0) "
+    "d.oldest) * 1000)::bigint, 0), "
+    "coalesce(array_to_string(q.allowed_kinds, ','), '') "
     "FROM n CROSS JOIN def LEFT JOIN queues q ON q.name = n.name "
     "LEFT JOIN d ON d.queue = n.name ORDER BY n.name"};
 
@@ -69,32 +70,39 @@ static const struct db_stmt stmt_queues = {"queue_list",
 static const struct db_stmt stmt_update = {"queue_update",
     "WITH def AS (SELECT * FROM queues WHERE name = ''), "
     "u AS (INSERT INTO queues (name, max_attempts, backoff_base_ms, "
-    "backoff_factor, backoff_cap_ms, lease_ms) SELECT $1::text, "
+    "backoff_factor, backoff_cap_ms, lease_ms, allowed_kinds) "
+    "SELECT $1::text, "
     "coalesce($2::int, def.max_attempts), "
     "coalesce($3::int, def.backoff_base_ms), "
     "coalesce($4::float8, def.backoff_factor), "
     "coalesce($5::int, def.backoff_cap_ms), "
-    "coalesce($6::int, def.lease_ms) FROM def "
+    "coalesce($6::int, def.lease_ms), "
+    "CASE WHEN $10::bool THEN nullif($11::text[], '{}') END FROM def "
     "ON CONFLICT (name) DO UPDATE SET "
     "max_attempts = coalesce($2::int, queues.max_attempts), "
     "backoff_base_ms = coalesce($3::int, queues.backoff_base_ms), "
     "backoff_factor = coalesce($4::float8, queues.backoff_factor), "
     "backoff_cap_ms = coalesce($5::int, queues.backoff_cap_ms), "
-    "lease_ms = coalesce($6::int, queues.lease_ms), updated_at = now() "
+    "lease_ms = coalesce($6::int, queues.lease_ms), "
+    "allowed_kinds = CASE WHEN $10::bool THEN nullif($11::text[], '{}') "
+    "ELSE queues.allowed_kinds END, updated_at = now() "
     "RETURNING *), "
     "au AS (INSERT INTO operator_audit_log (action_type, "
     "operator_identity, reason, target, outcome, correlation_id, details) "
     "SELECT 'update_queue', $7::text, $8::text, u.name, 'accepted', "
     "$9::text, jsonb_strip_nulls(jsonb_build_object('max_attempts', "
     "$2::int, 'backoff_base_ms', $3::int, 'backoff_factor', $4::float8, "
-    "'backoff_cap_ms', $5::int, 'lease_ms', $6::int)) FROM u), "
+    "'backoff_cap_ms', $5::int, 'lease_ms', $6::int, 'allowed_kinds', "
+    "CASE WHEN $10::bool THEN to_jsonb(coalesce($11::text[], '{}')) END)) "
+    "FROM u), "
     "e AS (INSERT INTO events (event_id, event_type, topic, queue, actor, "
     "correlation_id, payload) SELECT gen_random_uuid(), 'queue.updated', "
     "'queue.updated.' || u.name, u.name, $7::text, $9::text, "
     "jsonb_build_object('max_attempts', u.max_attempts, "
     "'backoff_base_ms', u.backoff_base_ms, 'backoff_factor', "
     "u.backoff_factor, 'backoff_cap_ms', u.backoff_cap_ms, 'lease_ms', "
-    "u.lease_ms, 'reason', $8::text) FROM u) "
+    "u.lease_ms, 'allowed_kinds', u.allowed_kinds, 'reason', $8::text) "
+    "FROM u) "
     "SELECT name FROM u"};
 
 /*
@@ -141,6 +149,35 @@ static const struct db_stmt stmt_refused = {"queue_refused",
 
 /* clang-format on */
 
+/* The allowed kinds from their comma-joined text ("" = any). */
+static bool
+kinds_from_text(struct rpc_call *call, const char *text, Opsbus__V1__Queue *q)
+{
+	char  *copy = call_strdup(call, text);
+	size_t n = text[0] != '\0' ? 1 : 0;
+
+	if (copy == NULL) {
+		return (false);
+	}
+	for (const char *c = text; *c != '\0'; c++) {
+		n += *c == ',';
+	}
+	q->allowed_kinds = call_array(call, n + 1, sizeof(char *));
+	if (q->allowed_kinds == NULL) {
+		return (false);
+	}
+	for (char *tok = copy; n > 0 && tok != NULL;) {
+		char *comma = strchr(tok, ',');
+
+		if (comma != NULL) {
+			*comma = '\0';
+		}
+		q->allowed_kinds[q->n_allowed_kinds++] = tok;
+		tok = comma != NULL ? comma + 1 : NULL;
+	}
+	return (true);
+}
+
 static Opsbus__V1__Queue *
 queue_from_row(struct rpc_call *call, const struct db_rows *rows, int r)
 {
@@ -175,6 +212,9 @@ queue_from_row(struct rpc_call *call, const struct db_rows *rows, int r)
 	d->ready = db_rows_int(rows, r, 20);
 	q->lag_ms = db_rows_int(rows, r, 21);
 	q->depth = d;
+	if (!kinds_from_text(call, db_rows_get(rows, r, 22), q)) {
+		return (NULL);
+	}
 	return (q);
 }
 
@@ -331,6 +371,48 @@ update_int(struct rpc_call *call, bool set, int32_t v, const char *field,
 	return (*out != NULL ? OPSBUS_E_OK : OPSBUS_E_INTERNAL);
 }
 
+/* The most kinds a queue may list. */
+#define QUEUE_KINDS_MAX 64
+
+/*
+ * allowed_kinds of UpdateQueue: *set "true" and *kinds a text[] literal
+ * when given (an empty list: any kind), else *set "false".
+ */
+static opsbus_err
+update_kinds(struct rpc_call *call, const Opsbus__V1__UpdateQueueRequest *in,
+    const char **set, const char **kinds)
+{
+	const Opsbus__V1__KindList *list = in->allowed_kinds;
+	char                       *text = call_strdup(call, "{");
+
+	*set = "false";
+	*kinds = NULL;
+	if (in->allowed_kinds_value_case
+	    != OPSBUS__V1__UPDATE_QUEUE_REQUEST__ALLOWED_KINDS_VALUE_ALLOWED_KINDS) {
+		return (OPSBUS_E_OK);
+	}
+	if (list != NULL && list->n_kinds > QUEUE_KINDS_MAX) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "allowed_kinds lists at most %d kinds, got %zu",
+		    QUEUE_KINDS_MAX, list->n_kinds));
+	}
+	for (size_t i = 0; list != NULL && i < list->n_kinds; i++) {
+		if (!valid_name(list->kinds[i])) {
+			return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+			    "allowed_kinds: each kind is 1..64 characters of "
+			    "letters, digits, '.', '_', '-', ':' and '/'"));
+		}
+		text = call_printf(
+		    call, "%s%s%s", text, i > 0 ? "," : "", list->kinds[i]);
+		if (text == NULL) {
+			return (OPSBUS_E_INTERNAL);
+		}
+	}
+	*set = "true";
+	*kinds = call_printf(call, "%s}", text);
+	return (*kinds != NULL ? OPSBUS_E_OK : OPSBUS_E_INTERNAL);
+}
+
 static opsbus_err
 update_validate(struct rpc_call          *call,
     const Opsbus__V1__UpdateQueueRequest *in, const char **p)
@@ -374,12 +456,15 @@ update_validate(struct rpc_call          *call,
 		}
 		p[3] = call_printf(call, "%.17g", in->backoff_factor);
 	}
+	if ((err = update_kinds(call, in, &p[9], &p[10])) != OPSBUS_E_OK) {
+		return (err);
+	}
 	if (p[1] == NULL && p[2] == NULL && p[3] == NULL && p[4] == NULL
-	    && p[5] == NULL) {
+	    && p[5] == NULL && strcmp(p[9], "false") == 0) {
 		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
 		    "nothing to change: give at least one of max_attempts, "
 		    "backoff_base_ms, backoff_factor, backoff_cap_ms, "
-		    "lease_ms"));
+		    "lease_ms, allowed_kinds"));
 	}
 	if (in->reason[0] != '\0'
 	    && (strlen(in->reason) > QUEUE_REASON_MAX
@@ -399,7 +484,7 @@ queue_update(
 	    = (const Opsbus__V1__UpdateQueueRequest *) inm;
 	Opsbus__V1__UpdateQueueResponse *out
 	    = (Opsbus__V1__UpdateQueueResponse *) outm;
-	const char *p[9];
+	const char *p[11];
 	opsbus_err  err;
 
 	if ((err = update_validate(call, in, p)) != OPSBUS_E_OK) {
@@ -410,7 +495,7 @@ queue_update(
 	p[6] = call->operator_identity;
 	p[7] = in->reason;
 	p[8] = call->correlation_id;
-	if ((err = db_exec(call->db, &stmt_update, 9, p, NULL))
+	if ((err = db_exec(call->db, &stmt_update, 11, p, NULL))
 	    != OPSBUS_E_OK) {
 		return (err);
 	}

@@ -7,6 +7,7 @@
 
 #include "opsbus/v1/admin.pb-c.h"
 #include "opsbus/v1/event.pb-c.h"
+#include "opsbus/v1/exception.pb-c.h"
 #include "opsbus/v1/health.pb-c.h"
 #include "opsbus/v1/job.pb-c.h"
 #include "opsbus/v1/operator.pb-c.h"
@@ -82,6 +83,13 @@ const struct service_method service_methods[] = {
     {M("OperatorService", "GetOperatorMetrics"), operator_metrics, PERM_READ,
         0},
 
+    {M("ExceptionService", "GetExceptionsHealth"), exception_health, PERM_READ,
+        0},
+    {M("ExceptionService", "ListExceptions"), exception_list, PERM_READ, 0},
+    {M("ExceptionService", "GetException"), exception_get, PERM_READ, 0},
+    {M("ExceptionService", "ResolveException"), exception_resolve,
+        PERM_OPERATE, METHOD_MUTATING},
+
     {M("AdminService", "CreateApiKey"), admin_create_key, PERM_ADMIN,
         METHOD_MUTATING},
     {M("AdminService", "ListApiKeys"), admin_list_keys, PERM_ADMIN, 0},
@@ -117,6 +125,7 @@ const ProtobufCServiceDescriptor *const service_descriptors[] = {
     &opsbus__v1__queue_service__descriptor,
     &opsbus__v1__writeback_service__descriptor,
     &opsbus__v1__ops_service__descriptor,
+    &opsbus__v1__exception_service__descriptor,
 };
 
 const size_t service_descriptors_count

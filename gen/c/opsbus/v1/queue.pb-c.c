@@ -97,6 +97,51 @@ void   opsbus__v1__queue__free_unpacked
   assert(message->base.descriptor == &opsbus__v1__queue__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   opsbus__v1__kind_list__init
+                     (Opsbus__V1__KindList         *message)
+{
+  static const Opsbus__V1__KindList init_value = OPSBUS__V1__KIND_LIST__INIT;
+  *message = init_value;
+}
+size_t opsbus__v1__kind_list__get_packed_size
+                     (const Opsbus__V1__KindList *message)
+{
+  assert(message->base.descriptor == &opsbus__v1__kind_list__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t opsbus__v1__kind_list__pack
+                     (const Opsbus__V1__KindList *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &opsbus__v1__kind_list__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t opsbus__v1__kind_list__pack_to_buffer
+                     (const Opsbus__V1__KindList *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &opsbus__v1__kind_list__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Opsbus__V1__KindList *
+       opsbus__v1__kind_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Opsbus__V1__KindList *)
+     protobuf_c_message_unpack (&opsbus__v1__kind_list__descriptor,
+                                allocator, len, data);
+}
+void   opsbus__v1__kind_list__free_unpacked
+                     (Opsbus__V1__KindList *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &opsbus__v1__kind_list__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   opsbus__v1__get_queue_request__init
                      (Opsbus__V1__GetQueueRequest         *message)
 {
@@ -689,7 +734,7 @@ const ProtobufCMessageDescriptor opsbus__v1__queue_depth__descriptor =
   (ProtobufCMessageInit) opsbus__v1__queue_depth__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor opsbus__v1__queue__field_descriptors[14] =
+static const ProtobufCFieldDescriptor opsbus__v1__queue__field_descriptors[15] =
 {
   {
     "name",
@@ -859,8 +904,21 @@ static const ProtobufCFieldDescriptor opsbus__v1__queue__field_descriptors[14] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "allowed_kinds",
+    15,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Opsbus__V1__Queue, n_allowed_kinds),
+    offsetof(Opsbus__V1__Queue, allowed_kinds),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned opsbus__v1__queue__field_indices_by_name[] = {
+  14,   /* field[14] = allowed_kinds */
   2,   /* field[2] = backoff_base_ms */
   4,   /* field[4] = backoff_cap_ms */
   3,   /* field[3] = backoff_factor */
@@ -879,7 +937,7 @@ static const unsigned opsbus__v1__queue__field_indices_by_name[] = {
 static const ProtobufCIntRange opsbus__v1__queue__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 14 }
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor opsbus__v1__queue__descriptor =
 {
@@ -889,11 +947,49 @@ const ProtobufCMessageDescriptor opsbus__v1__queue__descriptor =
   "Opsbus__V1__Queue",
   "opsbus.v1",
   sizeof(Opsbus__V1__Queue),
-  14,
+  15,
   opsbus__v1__queue__field_descriptors,
   opsbus__v1__queue__field_indices_by_name,
   1,  opsbus__v1__queue__number_ranges,
   (ProtobufCMessageInit) opsbus__v1__queue__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor opsbus__v1__kind_list__field_descriptors[1] =
+{
+  {
+    "kinds",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Opsbus__V1__KindList, n_kinds),
+    offsetof(Opsbus__V1__KindList, kinds),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned opsbus__v1__kind_list__field_indices_by_name[] = {
+  0,   /* field[0] = kinds */
+};
+static const ProtobufCIntRange opsbus__v1__kind_list__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor opsbus__v1__kind_list__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "opsbus.v1.KindList",
+  "KindList",
+  "Opsbus__V1__KindList",
+  "opsbus.v1",
+  sizeof(Opsbus__V1__KindList),
+  1,
+  opsbus__v1__kind_list__field_descriptors,
+  opsbus__v1__kind_list__field_indices_by_name,
+  1,  opsbus__v1__kind_list__number_ranges,
+  (ProtobufCMessageInit) opsbus__v1__kind_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor opsbus__v1__get_queue_request__field_descriptors[1] =
@@ -1028,7 +1124,7 @@ const ProtobufCMessageDescriptor opsbus__v1__list_queues_response__descriptor =
   (ProtobufCMessageInit) opsbus__v1__list_queues_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor opsbus__v1__update_queue_request__field_descriptors[7] =
+static const ProtobufCFieldDescriptor opsbus__v1__update_queue_request__field_descriptors[8] =
 {
   {
     "name",
@@ -1114,8 +1210,21 @@ static const ProtobufCFieldDescriptor opsbus__v1__update_queue_request__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "allowed_kinds",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Opsbus__V1__UpdateQueueRequest, allowed_kinds_value_case),
+    offsetof(Opsbus__V1__UpdateQueueRequest, allowed_kinds),
+    &opsbus__v1__kind_list__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned opsbus__v1__update_queue_request__field_indices_by_name[] = {
+  7,   /* field[7] = allowed_kinds */
   2,   /* field[2] = backoff_base_ms */
   4,   /* field[4] = backoff_cap_ms */
   3,   /* field[3] = backoff_factor */
@@ -1127,7 +1236,7 @@ static const unsigned opsbus__v1__update_queue_request__field_indices_by_name[] 
 static const ProtobufCIntRange opsbus__v1__update_queue_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor opsbus__v1__update_queue_request__descriptor =
 {
@@ -1137,7 +1246,7 @@ const ProtobufCMessageDescriptor opsbus__v1__update_queue_request__descriptor =
   "Opsbus__V1__UpdateQueueRequest",
   "opsbus.v1",
   sizeof(Opsbus__V1__UpdateQueueRequest),
-  7,
+  8,
   opsbus__v1__update_queue_request__field_descriptors,
   opsbus__v1__update_queue_request__field_indices_by_name,
   1,  opsbus__v1__update_queue_request__number_ranges,

@@ -18,6 +18,7 @@ PROTOBUF_C__BEGIN_DECLS
 
 typedef struct Opsbus__V1__QueueDepth Opsbus__V1__QueueDepth;
 typedef struct Opsbus__V1__Queue Opsbus__V1__Queue;
+typedef struct Opsbus__V1__KindList Opsbus__V1__KindList;
 typedef struct Opsbus__V1__GetQueueRequest Opsbus__V1__GetQueueRequest;
 typedef struct Opsbus__V1__GetQueueResponse Opsbus__V1__GetQueueResponse;
 typedef struct Opsbus__V1__ListQueuesRequest Opsbus__V1__ListQueuesRequest;
@@ -92,10 +93,32 @@ struct  Opsbus__V1__Queue
    * Age of the oldest ready job (now - its run_at); 0 when none is ready.
    */
   int64_t lag_ms;
+  /*
+   * The kinds its jobs may have; empty: any kind. CreateJob with another
+   * kind is refused with UNKNOWN_EVENT_TYPE and opens an exception
+   * (exception.proto).
+   */
+  size_t n_allowed_kinds;
+  char **allowed_kinds;
 };
 #define OPSBUS__V1__QUEUE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opsbus__v1__queue__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL, 0, 0,NULL }
+
+
+/*
+ * A list of kinds, so that UpdateQueue can tell "set to this list" (an
+ * empty list: any kind) from "leave as it is".
+ */
+struct  Opsbus__V1__KindList
+{
+  ProtobufCMessage base;
+  size_t n_kinds;
+  char **kinds;
+};
+#define OPSBUS__V1__KIND_LIST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&opsbus__v1__kind_list__descriptor) \
+    , 0,NULL }
 
 
 struct  Opsbus__V1__GetQueueRequest
@@ -168,6 +191,12 @@ typedef enum {
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(OPSBUS__V1__UPDATE_QUEUE_REQUEST__LEASE_MS_VALUE__CASE)
 } Opsbus__V1__UpdateQueueRequest__LeaseMsValueCase;
 
+typedef enum {
+  OPSBUS__V1__UPDATE_QUEUE_REQUEST__ALLOWED_KINDS_VALUE__NOT_SET = 0,
+  OPSBUS__V1__UPDATE_QUEUE_REQUEST__ALLOWED_KINDS_VALUE_ALLOWED_KINDS = 8
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(OPSBUS__V1__UPDATE_QUEUE_REQUEST__ALLOWED_KINDS_VALUE__CASE)
+} Opsbus__V1__UpdateQueueRequest__AllowedKindsValueCase;
+
 struct  Opsbus__V1__UpdateQueueRequest
 {
   ProtobufCMessage base;
@@ -196,10 +225,14 @@ struct  Opsbus__V1__UpdateQueueRequest
   union {
     int32_t lease_ms;
   };
+  Opsbus__V1__UpdateQueueRequest__AllowedKindsValueCase allowed_kinds_value_case;
+  union {
+    Opsbus__V1__KindList *allowed_kinds;
+  };
 };
 #define OPSBUS__V1__UPDATE_QUEUE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opsbus__v1__update_queue_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, OPSBUS__V1__UPDATE_QUEUE_REQUEST__MAX_ATTEMPTS_VALUE__NOT_SET, {0}, OPSBUS__V1__UPDATE_QUEUE_REQUEST__BACKOFF_BASE_MS_VALUE__NOT_SET, {0}, OPSBUS__V1__UPDATE_QUEUE_REQUEST__BACKOFF_FACTOR_VALUE__NOT_SET, {0}, OPSBUS__V1__UPDATE_QUEUE_REQUEST__BACKOFF_CAP_MS_VALUE__NOT_SET, {0}, OPSBUS__V1__UPDATE_QUEUE_REQUEST__LEASE_MS_VALUE__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, OPSBUS__V1__UPDATE_QUEUE_REQUEST__MAX_ATTEMPTS_VALUE__NOT_SET, {0}, OPSBUS__V1__UPDATE_QUEUE_REQUEST__BACKOFF_BASE_MS_VALUE__NOT_SET, {0}, OPSBUS__V1__UPDATE_QUEUE_REQUEST__BACKOFF_FACTOR_VALUE__NOT_SET, {0}, OPSBUS__V1__UPDATE_QUEUE_REQUEST__BACKOFF_CAP_MS_VALUE__NOT_SET, {0}, OPSBUS__V1__UPDATE_QUEUE_REQUEST__LEASE_MS_VALUE__NOT_SET, {0}, OPSBUS__V1__UPDATE_QUEUE_REQUEST__ALLOWED_KINDS_VALUE__NOT_SET, {0} }
 
 
 struct  Opsbus__V1__UpdateQueueResponse
@@ -302,6 +335,25 @@ Opsbus__V1__Queue *
                       const uint8_t       *data);
 void   opsbus__v1__queue__free_unpacked
                      (Opsbus__V1__Queue *message,
+                      ProtobufCAllocator *allocator);
+/* Opsbus__V1__KindList methods */
+void   opsbus__v1__kind_list__init
+                     (Opsbus__V1__KindList         *message);
+size_t opsbus__v1__kind_list__get_packed_size
+                     (const Opsbus__V1__KindList   *message);
+size_t opsbus__v1__kind_list__pack
+                     (const Opsbus__V1__KindList   *message,
+                      uint8_t             *out);
+size_t opsbus__v1__kind_list__pack_to_buffer
+                     (const Opsbus__V1__KindList   *message,
+                      ProtobufCBuffer     *buffer);
+Opsbus__V1__KindList *
+       opsbus__v1__kind_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   opsbus__v1__kind_list__free_unpacked
+                     (Opsbus__V1__KindList *message,
                       ProtobufCAllocator *allocator);
 /* Opsbus__V1__GetQueueRequest methods */
 void   opsbus__v1__get_queue_request__init
@@ -501,6 +553,9 @@ typedef void (*Opsbus__V1__QueueDepth_Closure)
 typedef void (*Opsbus__V1__Queue_Closure)
                  (const Opsbus__V1__Queue *message,
                   void *closure_data);
+typedef void (*Opsbus__V1__KindList_Closure)
+                 (const Opsbus__V1__KindList *message,
+                  void *closure_data);
 typedef void (*Opsbus__V1__GetQueueRequest_Closure)
                  (const Opsbus__V1__GetQueueRequest *message,
                   void *closure_data);
@@ -596,6 +651,7 @@ void opsbus__v1__queue_service__resume_queue(ProtobufCService *service,
 
 extern const ProtobufCMessageDescriptor opsbus__v1__queue_depth__descriptor;
 extern const ProtobufCMessageDescriptor opsbus__v1__queue__descriptor;
+extern const ProtobufCMessageDescriptor opsbus__v1__kind_list__descriptor;
 extern const ProtobufCMessageDescriptor opsbus__v1__get_queue_request__descriptor;
 extern const ProtobufCMessageDescriptor opsbus__v1__get_queue_response__descriptor;
 extern const ProtobufCMessageDescriptor opsbus__v1__list_queues_request__descriptor;
