@@ -686,6 +686,10 @@ exception_resolve(
 	    .reason = in->resolution_notes,
 	    .reason_field = "resolution_notes"};
 
-	audit_target_text(call, &a, in->id);
+	/* "exception:<id>": an audit target that is not a UUID is matched
+	 * as text (ListAuditLog's target), and says what it names. */
+	const char *target = call_printf(call, "exception:%s", in->id);
+
+	audit_target_text(call, &a, target != NULL ? target : in->id);
 	return (audit_run(call, &a, in->actor, resolve_command, inm, outm));
 }

@@ -45,8 +45,17 @@ suite_cleanup(void)
  *   2  one key shared with every kind-2 producer, the same request
  *   3  one key shared with every kind-3 producer, a different payload each
  *   4  an invalid request (a payload that is not JSON)
+ *   5  a kind its queue does not allow, with a key of its own
  */
-enum kind { K_PLAIN, K_OWN_KEY, K_SAME, K_CONFLICT, K_INVALID, K_KINDS };
+enum kind {
+	K_PLAIN,
+	K_OWN_KEY,
+	K_SAME,
+	K_CONFLICT,
+	K_INVALID,
+	K_UNKNOWN_KIND,
+	K_KINDS
+};
 
 struct outcome {
 	char id[40];
@@ -70,6 +79,7 @@ fill_request(const struct producer *p, int round,
 	opsbus__v1__create_job_request__init(req);
 	req->queue = STR(p->queue);
 	req->subject = STR("group commit");
+	req->kind = STR("allowed");
 	snprintf(payload, payload_len, "{\"round\":%d}", round);
 	switch (p->kind) {
 	case K_OWN_KEY:
@@ -88,6 +98,11 @@ fill_request(const struct producer *p, int round,
 		break;
 	case K_INVALID:
 		snprintf(payload, payload_len, "{not json");
+		break;
+	case K_UNKNOWN_KIND:
+		snprintf(key, key_len, "unknown-kind-%d-%d", p->index, round);
+		req->idempotency_key = key;
+		req->kind = STR("not.allowed");
 		break;
 	default:
 		break;
@@ -190,6 +205,9 @@ test_grouped_creates_answer_each(void)
 	static struct producer p[PRODUCERS];
 	long                   jobs, txs;
 
+	free(harness_sql(NULL,
+	    "INSERT INTO queues (name, allowed_kinds) VALUES ('gc-mixed', "
+	    "'{allowed}')"));
 	run_producers(p, "gc-mixed");
 	for (int j = 0; j < PRODUCERS; j++) {
 		for (int i = 0; i < ROUNDS; i++) {
@@ -198,6 +216,9 @@ test_grouped_creates_answer_each(void)
 			if (p[j].kind == K_INVALID) {
 				ASSERT_STR_EQ(
 				    o->error_code, "VALIDATION_ERROR");
+			} else if (p[j].kind == K_UNKNOWN_KIND) {
+				ASSERT_STR_EQ(
+				    o->error_code, "UNKNOWN_EVENT_TYPE");
 			} else if (p[j].kind == K_PLAIN
 			    || p[j].kind == K_OWN_KEY) {
 				ASSERT_STR_EQ(o->error_code, "OK");
@@ -234,6 +255,26 @@ test_grouped_creates_answer_each(void)
 	                     "WHERE scope = 'job:gc-mixed' AND NOT EXISTS "
 	                     "(SELECT 1 FROM jobs j WHERE j.id = "
 	                     "k.result_id AND j.idempotency_key = k.key)"),
+	    0);
+	/* Each refused kind opened its exception (their requests all
+	 * differ), and took no key and made no job. */
+	int unknown = 0;
+	for (int j = 0; j < PRODUCERS; j++) {
+		unknown += p[j].kind == K_UNKNOWN_KIND;
+	}
+	ASSERT_INT_EQ(harness_sql_long("SELECT count(*) FROM exceptions WHERE "
+	                               "queue = 'gc-mixed' AND exception_type "
+	                               "= 'UNKNOWN_EVENT_TYPE' AND status = "
+	                               "'open'"),
+	    (long) unknown * ROUNDS);
+	ASSERT_INT_EQ(
+	    harness_sql_long("SELECT count(*) FROM idempotency_keys WHERE "
+	                     "scope = 'job:gc-mixed' AND key LIKE "
+	                     "'unknown-kind-%%'"),
+	    0);
+	ASSERT_INT_EQ(
+	    harness_sql_long("SELECT count(*) FROM jobs WHERE queue = "
+	                     "'gc-mixed' AND kind = 'not.allowed'"),
 	    0);
 	/* And jobs did share transactions: fewer commits than jobs. */
 	txs = harness_sql_long(
