@@ -167,12 +167,44 @@ out=$(curl -s "$BASE_URL/v1/exceptions?status=resolved&limit=2&pageToken=$TOKEN"
 gw_expect "paging: the third on the next page, and the last" "$out" \
 	'len(j["data"]["exceptions"]) == 1 and j["data"]["nextPageToken"] == ""'
 
+# --- tenants: a tenant's key sees and resolves only its own ------------
+secret_for() {
+	curl -s -X POST "$BASE_URL/api/v1/admin/keys" "${JSON[@]}" "${KEY[@]}" \
+		-d '{"identity":"'"$1"'","role":"operator","tenant":"'"$2"'"}' |
+		"$PY" -c 'import json,sys; print(json.load(sys.stdin)["data"]["secret"])'
+}
+ACME=(-H "X-API-Key: $(secret_for ops-acme acme)")
+GLOBEX=(-H "X-API-Key: $(secret_for ops-globex globex)")
+for body in '{"amount":1}' '{"amount":2}'; do
+	curl -s -X POST "$BASE_URL/api/v1/jobs" "${JSON[@]}" "${ACME[@]}" \
+		-d '{"queue":"payments","kind":"payment.captured","idempotencyKey":"acme-1","payload":"'"${body//\"/\\\"}"'"}' >/dev/null
+done
+out=$(curl -s "$BASE_URL/v1/exceptions?status=open" "${ACME[@]}")
+gw_expect "tenant acme's key lists acme's exception" "$out" \
+	'len(j["data"]["exceptions"]) == 1 and j["data"]["exceptions"][0]["tenant"] == "acme"'
+XA=$(printf '%s' "$out" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["data"]["exceptions"][0]["id"])')
+out=$(curl -s "$BASE_URL/v1/exceptions?status=open" "${GLOBEX[@]}")
+gw_expect "tenant globex's key lists none of it" "$out" 'j["ok"] and j["data"]["exceptions"] == []'
+out=$(curl -s "$BASE_URL/v1/health" "${GLOBEX[@]}")
+gw_expect "... and its health counts only its own" "$out" 'j["data"]["exceptionsOpen"] == 0 and j["data"]["idempotency"]["quarantined"] == 0'
+r=$(gw_curl "$BASE_URL/v1/exceptions?tenant=acme" "${GLOBEX[@]}")
+gw_status "globex asking for acme's list: 403" 403 "$(gw_code "$r")"
+r=$(gw_curl "$BASE_URL/v1/exceptions/$XA" "${GLOBEX[@]}")
+gw_status "globex reading acme's exception: 404" 404 "$(gw_code "$r")"
+r=$(gw_curl -X POST "$BASE_URL/v1/exceptions/$XA/resolve" "${JSON[@]}" "${GLOBEX[@]}" \
+	-d '{"action":"mark_resolved_no_replay","actor":"mallory","resolutionNotes":"Not mine but closing it anyway"}')
+gw_status "globex resolving acme's exception: 404" 404 "$(gw_code "$r")"
+r=$(gw_curl -X POST "$BASE_URL/v1/exceptions/$XA/resolve" "${JSON[@]}" "${ACME[@]}" \
+	-d '{"action":"override_and_replay","actor":"wile","resolutionNotes":"The second charge is the corrected one"}')
+gw_expect "acme's key resolves it, the replay in tenant acme" "$(gw_body "$r")" \
+	'j["ok"] and j["data"]["job"]["tenant"] == "acme" and json.loads(j["data"]["job"]["payload"]) == {"amount": 2}'
+
 # --- audit and events ---------------------------------------------------
 out=$(curl -s "$BASE_URL/api/v1/operator/audit?target=exception:$X1" "${KEY[@]}")
 gw_expect "the audit log finds an exception's resolution by target exception:<id>" "$out" \
 	'[e["outcome"] for e in j["data"]["entries"]].count("accepted") == 1 and [e for e in j["data"]["entries"] if e["outcome"] == "accepted"][0]["operatorIdentity"] == "alice" and [e for e in j["data"]["entries"] if e["outcome"] == "accepted"][0]["targetJobId"] == "'"$REPLAY_JOB"'" and [e for e in j["data"]["entries"] if e["outcome"] == "accepted"][0]["reason"] == "'"$NOTES"'"'
 out=$(curl -s "$BASE_URL/api/v1/events?topicPrefix=exception.&limit=100" "${KEY[@]}")
-gw_expect "events: exception.opened three times, exception.resolved three times" "$out" \
-	'[e["topic"] for e in j["data"]["events"]].count("exception.opened") == 3 and [e["topic"] for e in j["data"]["events"]].count("exception.resolved") == 3'
+gw_expect "events: exception.opened four times, exception.resolved four times" "$out" \
+	'[e["topic"] for e in j["data"]["events"]].count("exception.opened") == 4 and [e["topic"] for e in j["data"]["events"]].count("exception.resolved") == 4'
 
 gw_finish
