@@ -13,6 +13,7 @@
 #include "opsbus/v1/event.pb-c.h"
 #include "services/event_view.h"
 #include "services/handlers.h"
+#include "services/lookup.h"
 #include "store/db.h"
 
 #define EVENTS_DEFAULT_LIMIT 100
@@ -89,14 +90,12 @@ event_list(
 	int             count;
 	int64_t         previous;
 
-	if (in->limit_value_case
-	    == OPSBUS__V1__LIST_EVENTS_REQUEST__LIMIT_VALUE_LIMIT) {
-		if (in->limit < 1 || in->limit > EVENTS_MAX_LIMIT) {
-			return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-			    "limit must be between 1 and %d, got %d",
-			    EVENTS_MAX_LIMIT, in->limit));
-		}
-		limit = in->limit;
+	if ((err = call_limit(call,
+	         in->limit_value_case
+	             == OPSBUS__V1__LIST_EVENTS_REQUEST__LIMIT_VALUE_LIMIT,
+	         in->limit, EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT, &limit))
+	    != OPSBUS_E_OK) {
+		return (err);
 	}
 	if (in->after_position < 0) {
 		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,

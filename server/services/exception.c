@@ -267,17 +267,10 @@ list_validate(struct rpc_call               *call,
 		    "exception_type must be IDEMPOTENCY_CONFLICT or "
 		    "UNKNOWN_EVENT_TYPE (or empty for both)"));
 	}
-	*limit = 50;
-	if (in->limit_value_case
-	    == OPSBUS__V1__LIST_EXCEPTIONS_REQUEST__LIMIT_VALUE_LIMIT) {
-		if (in->limit < 1 || in->limit > 100) {
-			return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-			    "limit must be between 1 and 100, got %d",
-			    in->limit));
-		}
-		*limit = in->limit;
-	}
-	return (OPSBUS_E_OK);
+	return (call_limit(call,
+	    in->limit_value_case
+	        == OPSBUS__V1__LIST_EXCEPTIONS_REQUEST__LIMIT_VALUE_LIMIT,
+	    in->limit, 50, 100, limit));
 }
 
 opsbus_err

@@ -262,6 +262,42 @@ create_validate(struct rpc_call *call, const Opsbus__V1__CreateJobRequest *in,
 }
 
 /*
+ * When row 0 of rows (a key's digest and result, as stmt_key_read and
+ * stmt_key_answer read them) says the key answers the request of digest
+ * hash, *job is that job (still NULL if it is gone); else *job is NULL.
+ * Frees rows.
+ */
+static opsbus_err
+key_answer_job(struct rpc_call *call, struct db_rows *rows, const char *hash,
+    Opsbus__V1__Job **job)
+{
+	const char     *q[2];
+	struct db_rows *jrows;
+	opsbus_err      err;
+
+	*job = NULL;
+	if (db_rows_count(rows) != 1
+	    || strcmp(db_rows_get(rows, 0, 0), hash) != 0
+	    || db_rows_get(rows, 0, 1)[0] == '\0') {
+		db_rows_free(rows);
+		return (OPSBUS_E_OK);
+	}
+	q[0] = db_rows_get(rows, 0, 1);
+	q[1] = "";
+	err = db_exec(call->db, &stmt_get, 2, q, &jrows);
+	db_rows_free(rows);
+	if (err != OPSBUS_E_OK) {
+		return (err);
+	}
+	if (db_rows_count(jrows) == 1
+	    && (*job = job_from_row(call, jrows, 0, 0)) == NULL) {
+		err = OPSBUS_E_INTERNAL;
+	}
+	db_rows_free(jrows);
+	return (err);
+}
+
+/*
  * Claims the idempotency key for this request. Returns 0 with *existing
  * NULL when the key is new (the caller creates the job), 0 with *existing
  * set to the job made by an earlier identical request, or an error: a
@@ -305,19 +341,10 @@ claim_key(struct rpc_call *call, const char *tenant,
 	}
 	if (strcmp(db_rows_get(rows, 0, 0), hash) == 0
 	    && db_rows_get(rows, 0, 1)[0] != '\0') {
-		const char     *q[2] = {db_rows_get(rows, 0, 1), ""};
-		struct db_rows *jrows;
-
-		err = db_exec(call->db, &stmt_get, 2, q, &jrows);
-		db_rows_free(rows);
-		if (err != OPSBUS_E_OK) {
-			return (err);
-		}
-		if (db_rows_count(jrows) == 1) {
-			*existing = job_from_row(call, jrows, 0, 0);
-		}
-		db_rows_free(jrows);
-		return (*existing != NULL ? OPSBUS_E_OK : OPSBUS_E_INTERNAL);
+		err = key_answer_job(call, rows, hash, existing);
+		return (err != OPSBUS_E_OK  ? err
+		        : *existing != NULL ? OPSBUS_E_OK
+		                            : OPSBUS_E_INTERNAL);
 	}
 	db_rows_free(rows);
 	p[3] = raw;
@@ -575,29 +602,13 @@ job_replay_create(struct rpc_call      *call,
 	p[1] = in->queue;
 	p[2] = in->idempotency_key;
 	if (keyed) {
+		/* When the key answers this very request, its job is the
+		 * replay: making another would do the work twice. */
 		if ((err = db_exec(call->db, &stmt_key_answer, 3, p, &rows))
-		    != OPSBUS_E_OK) {
+		        != OPSBUS_E_OK
+		    || (err = key_answer_job(call, rows, plan.hash, out))
+		        != OPSBUS_E_OK) {
 			return (err);
-		}
-		if (db_rows_count(rows) == 1
-		    && strcmp(db_rows_get(rows, 0, 0), plan.hash) == 0
-		    && db_rows_get(rows, 0, 1)[0] != '\0') {
-			/* The key answers this very request: its job is the
-			 * replay; making another would do the work twice. */
-			const char     *q[2] = {db_rows_get(rows, 0, 1), ""};
-			struct db_rows *jrows;
-
-			err = db_exec(call->db, &stmt_get, 2, q, &jrows);
-			db_rows_free(rows);
-			if (err != OPSBUS_E_OK) {
-				return (err);
-			}
-			if (db_rows_count(jrows) == 1) {
-				*out = job_from_row(call, jrows, 0, 0);
-			}
-			db_rows_free(jrows);
-		} else {
-			db_rows_free(rows);
 		}
 	}
 	if (*out == NULL) {
@@ -780,23 +791,6 @@ job_get(
 	return (OPSBUS_E_OK);
 }
 
-static opsbus_err
-list_limit(
-    struct rpc_call *call, const Opsbus__V1__ListJobsRequest *in, int *limit)
-{
-	*limit = 50;
-	if (in->limit_value_case
-	    == OPSBUS__V1__LIST_JOBS_REQUEST__LIMIT_VALUE_LIMIT) {
-		if (in->limit < 1 || in->limit > 100) {
-			return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-			    "limit must be between 1 and 100, got %d",
-			    in->limit));
-		}
-		*limit = in->limit;
-	}
-	return (OPSBUS_E_OK);
-}
-
 opsbus_err
 job_list(
     struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
@@ -815,7 +809,11 @@ job_list(
 	opsbus_err      err;
 	int             count;
 
-	if ((err = list_limit(call, in, &limit)) != OPSBUS_E_OK) {
+	if ((err = call_limit(call,
+	         in->limit_value_case
+	             == OPSBUS__V1__LIST_JOBS_REQUEST__LIMIT_VALUE_LIMIT,
+	         in->limit, 50, 100, &limit))
+	    != OPSBUS_E_OK) {
 		return (err);
 	}
 	if (in->n_states > 8) {

@@ -78,3 +78,19 @@ page_token_read(struct rpc_call *call, const char *token, char **ts, char **id)
 	*id = bar + 1;
 	return (valid_timestamp(*ts) && valid_uuid(*id));
 }
+
+opsbus_err
+call_limit(struct rpc_call *call, bool set, int32_t value, int def, int max,
+    int *limit)
+{
+	*limit = def;
+	if (!set) {
+		return (OPSBUS_E_OK);
+	}
+	if (value < 1 || value > max) {
+		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
+		    "limit must be between 1 and %d, got %d", max, value));
+	}
+	*limit = value;
+	return (OPSBUS_E_OK);
+}

@@ -31,4 +31,11 @@ char *page_token_make(struct rpc_call *call, const char *ts, const char *id);
 bool  page_token_read(
      struct rpc_call *call, const char *token, char **ts, char **id);
 
+/*
+ * A list's page size: def when the request leaves it unset (set false),
+ * else value, refused with VALIDATION_ERROR outside 1..max.
+ */
+opsbus_err call_limit(struct rpc_call *call, bool set, int32_t value, int def,
+    int max, int *limit);
+
 #endif

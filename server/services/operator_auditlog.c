@@ -10,6 +10,7 @@
 
 #include "opsbus/v1/operator.pb-c.h"
 #include "services/handlers.h"
+#include "services/lookup.h"
 #include "services/job_view.h"
 #include "services/validate.h"
 #include "store/db.h"
@@ -111,17 +112,10 @@ audit_validate(struct rpc_call            *call,
 		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
 		    "page_token is not one this server gave"));
 	}
-	*limit = 50;
-	if (in->limit_value_case
-	    == OPSBUS__V1__LIST_AUDIT_LOG_REQUEST__LIMIT_VALUE_LIMIT) {
-		if (in->limit < 1 || in->limit > 500) {
-			return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-			    "limit must be between 1 and 500, got %d",
-			    in->limit));
-		}
-		*limit = in->limit;
-	}
-	return (OPSBUS_E_OK);
+	return (call_limit(call,
+	    in->limit_value_case
+	        == OPSBUS__V1__LIST_AUDIT_LOG_REQUEST__LIMIT_VALUE_LIMIT,
+	    in->limit, 50, 500, limit));
 }
 
 opsbus_err

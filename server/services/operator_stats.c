@@ -14,6 +14,7 @@
 #include "opsbus/v1/operator.pb-c.h"
 #include "opsbus/v1/queue.pb-c.h"
 #include "services/handlers.h"
+#include "services/lookup.h"
 #include "services/operator_config.h"
 #include "services/operator_view.h"
 #include "services/validate.h"
@@ -147,14 +148,12 @@ operator_list_replay_eligible(
 	    || (err = check_name(call, "queue", in->queue)) != OPSBUS_E_OK) {
 		return (err);
 	}
-	if (in->limit_value_case
-	    == OPSBUS__V1__LIST_REPLAY_ELIGIBLE_REQUEST__LIMIT_VALUE_LIMIT) {
-		if (in->limit < 1 || in->limit > 500) {
-			return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-			    "limit must be between 1 and 500, got %d",
-			    in->limit));
-		}
-		limit = in->limit;
+	if ((err = call_limit(call,
+	         in->limit_value_case
+	             == OPSBUS__V1__LIST_REPLAY_ELIGIBLE_REQUEST__LIMIT_VALUE_LIMIT,
+	         in->limit, 50, 500, &limit))
+	    != OPSBUS_E_OK) {
+		return (err);
 	}
 	snprintf(limit_s, sizeof(limit_s), "%d", limit);
 	p[0] = in->failure_category;

@@ -8,6 +8,7 @@
 
 #include "opsbus/v1/operator.pb-c.h"
 #include "services/handlers.h"
+#include "services/lookup.h"
 #include "services/lifecycle.h"
 #include "services/operator_view.h"
 #include "services/validate.h"
@@ -205,14 +206,12 @@ operator_list_dead_letters(
 		    "reason is a reason code: up to 64 letters, digits, "
 		    "'_', '.' and '-'"));
 	}
-	if (in->limit_value_case
-	    == OPSBUS__V1__LIST_DEAD_LETTERS_REQUEST__LIMIT_VALUE_LIMIT) {
-		if (in->limit < 1 || in->limit > 100) {
-			return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-			    "limit must be between 1 and 100, got %d",
-			    in->limit));
-		}
-		limit = in->limit;
+	if ((err = call_limit(call,
+	         in->limit_value_case
+	             == OPSBUS__V1__LIST_DEAD_LETTERS_REQUEST__LIMIT_VALUE_LIMIT,
+	         in->limit, 50, 100, &limit))
+	    != OPSBUS_E_OK) {
+		return (err);
 	}
 	if (!valid_name_or_empty(in->queue)) {
 		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
