@@ -84,6 +84,9 @@ struct Opsbus__V1__Attempt;
 struct Opsbus__V1__TimelineEvent;
 void cli_print_attempts(struct Opsbus__V1__Attempt *const *a, size_t n);
 void cli_print_timeline(struct Opsbus__V1__TimelineEvent *const *e, size_t n);
+/* Prints the operator view of a job (job show; exceptions show). */
+struct Opsbus__V1__OperatorJob;
+void cli_print_operator_job(const struct Opsbus__V1__OperatorJob *j);
 
 /* Table output: a header row, then rows, columns padded to fit. */
 struct cli_table;
@@ -107,6 +110,8 @@ int cmd_audit(struct cli *cli);
 /* Takes --reason, required for every audited command (exits 2 without). */
 const char *cli_reason(struct cli *cli, const char *what);
 
+/* opsbus exceptions health|list|show|resolve (cmd_exceptions.c). */
+int cmd_exceptions(struct cli *cli, const char *sub);
 /* opsbus events follow|list|backlog (cmd_events.c). */
 int cmd_events(struct cli *cli, const char *sub);
 int cmd_queues(struct cli *cli, const char *sub);

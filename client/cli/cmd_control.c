@@ -13,8 +13,8 @@
 
 #define M(name) "opsbus.v1.OperatorService/" name
 
-static void
-print_operator_job(const Opsbus__V1__OperatorJob *j)
+void
+cli_print_operator_job(const Opsbus__V1__OperatorJob *j)
 {
 	printf("id:                %s\n", j->job_id);
 	printf("status:            %s%s%s\n", j->status,
@@ -82,7 +82,7 @@ job_show(struct cli *cli)
 		protobuf_c_message_free_unpacked(&res->base, NULL);
 		return (0);
 	}
-	print_operator_job(res->job);
+	cli_print_operator_job(res->job);
 	cli_print_attempts(res->attempts, res->n_attempts);
 	cli_print_timeline(res->timeline, res->n_timeline);
 	protobuf_c_message_free_unpacked(&res->base, NULL);

@@ -8,10 +8,33 @@
 #include "cli.h"
 #include "opsbus/v1/queue.pb-c.h"
 
+/* The queue's allowed kinds, "a,b" or "(any)" (malloc'd; NULL when out of
+ * memory). */
+static char *
+kinds_text(const Opsbus__V1__Queue *q)
+{
+	size_t len = 6;
+	char  *s;
+
+	for (size_t i = 0; i < q->n_allowed_kinds; i++) {
+		len += strlen(q->allowed_kinds[i]) + 1;
+	}
+	if ((s = malloc(len)) == NULL) {
+		return (NULL);
+	}
+	strcpy(s, q->n_allowed_kinds == 0 ? "(any)" : "");
+	for (size_t i = 0; i < q->n_allowed_kinds; i++) {
+		strcat(s, i > 0 ? "," : "");
+		strcat(s, q->allowed_kinds[i]);
+	}
+	return (s);
+}
+
 static void
 print_queue(const Opsbus__V1__Queue *q)
 {
 	const Opsbus__V1__QueueDepth *d = q->depth;
+	char                         *kinds = kinds_text(q);
 
 	printf("name:              %s%s\n", q->name,
 	    q->configured ? "" : " (defaults)");
@@ -26,6 +49,8 @@ print_queue(const Opsbus__V1__Queue *q)
 	       "jitter)\n",
 	    q->backoff_base_ms, q->backoff_factor, q->backoff_cap_ms);
 	printf("lease:             %d ms\n", q->lease_ms);
+	printf("allowed kinds:     %s\n", kinds != NULL ? kinds : "");
+	free(kinds);
 	if (d != NULL) {
 		printf("ready:             %lld (lag %lld ms)\n",
 		    (long long) d->ready, (long long) q->lag_ms);
@@ -65,8 +90,8 @@ queues_list(struct cli *cli)
 	} else {
 		static const char *const h[] = {"QUEUE", "PAUSED", "READY",
 		    "LAG_MS", "RUNNING", "RETRYING", "DEAD", "SUCCEEDED",
-		    "ATTEMPTS", "LEASE_MS"};
-		struct cli_table        *t = cli_table_new(10, h);
+		    "ATTEMPTS", "LEASE_MS", "KINDS"};
+		struct cli_table        *t = cli_table_new(11, h);
 		for (size_t i = 0; i < res->n_queues; i++) {
 			const Opsbus__V1__Queue      *q = res->queues[i];
 			const Opsbus__V1__QueueDepth *d = q->depth;
@@ -86,9 +111,12 @@ queues_list(struct cli *cli)
 			snprintf(c[6], sizeof(c[6]), "%d", q->max_attempts);
 			char lease[16];
 			snprintf(lease, sizeof(lease), "%d", q->lease_ms);
+			char       *kinds = kinds_text(q);
 			const char *row[] = {q->name, q->paused ? "yes" : "no",
-			    c[0], c[1], c[2], c[3], c[4], c[5], c[6], lease};
+			    c[0], c[1], c[2], c[3], c[4], c[5], c[6], lease,
+			    kinds != NULL ? kinds : ""};
 			cli_table_add(t, row);
+			free(kinds);
 		}
 		cli_table_print(t, stdout);
 	}
@@ -191,9 +219,12 @@ queues_update(struct cli *cli)
 {
 	Opsbus__V1__UpdateQueueRequest   req;
 	Opsbus__V1__UpdateQueueResponse *res;
-	const char                      *v;
+	Opsbus__V1__KindList             kinds;
+	const char                      *v, *kinds_arg;
+	char                            *kinds_buf = NULL;
 
 	opsbus__v1__update_queue_request__init(&req);
+	opsbus__v1__kind_list__init(&kinds);
 	/* The server checks ranges; the CLI passes what it got so that the
 	 * server's message is the one people see. */
 	if ((v = cli_take(&cli->args, "--max-attempts")) != NULL) {
@@ -234,10 +265,35 @@ queues_update(struct cli *cli)
 	if ((v = cli_take(&cli->args, "--reason")) != NULL) {
 		req.reason = CLI_PB_STR(v);
 	}
+	kinds_arg = cli_take(&cli->args, "--allowed-kinds");
 	req.name = CLI_PB_STR(name_arg(cli, "update"));
+	/* "a,b,c"; "" sets an empty list: any kind. Empty items are sent
+	 * as they are, for the server to refuse. */
+	if (kinds_arg != NULL) {
+		kinds_buf = strdup(kinds_arg);
+		kinds.kinds
+		    = calloc(strlen(kinds_arg) + 1, sizeof(*kinds.kinds));
+		if (kinds_buf == NULL || kinds.kinds == NULL) {
+			cli_usage_error("out of memory");
+		}
+		for (char *k = kinds_buf; kinds_buf[0] != '\0';) {
+			char *comma = strchr(k, ',');
+			kinds.kinds[kinds.n_kinds++] = k;
+			if (comma == NULL) {
+				break;
+			}
+			*comma = '\0';
+			k = comma + 1;
+		}
+		req.allowed_kinds_value_case
+		    = OPSBUS__V1__UPDATE_QUEUE_REQUEST__ALLOWED_KINDS_VALUE_ALLOWED_KINDS;
+		req.allowed_kinds = &kinds;
+	}
 	res = (Opsbus__V1__UpdateQueueResponse *) cli_call(cli,
 	    "opsbus.v1.QueueService/UpdateQueue", &req.base,
 	    &opsbus__v1__update_queue_response__descriptor);
+	free(kinds.kinds);
+	free(kinds_buf);
 	if (res == NULL) {
 		return (1);
 	}

@@ -89,7 +89,9 @@ usage(FILE *f)
 	    "  queues update NAME [--max-attempts N] [--backoff-base-ms N]\n"
 	    "              [--backoff-factor F] [--backoff-cap-ms N] "
 	    "[--lease-ms N]\n"
-	    "              [--reason TEXT]         (admin)\n"
+	    "              [--allowed-kinds K1,K2,...] [--reason TEXT]  "
+	    "(admin)\n"
+	    "      --allowed-kinds '' lets any kind in again.\n"
 	    "  work --queue Q --exec 'CMD' [--worker-id ID] "
 	    "[--concurrency N]\n"
 	    "       [--max-jobs N] [--lease-ms N] [--wait-ms N] "
@@ -159,7 +161,22 @@ usage(FILE *f)
 	    "  audit [--target ID] [--identity X] [--action A] [--since TS]\n"
 	    "        [--outcome accepted|refused] [--operation ID] [--limit "
 	    "1..500]\n"
-	    "        [--page-token T]\n");
+	    "        [--page-token T]\n"
+	    "  exceptions health [--tenant T]   open exceptions, keys by "
+	    "state\n"
+	    "  exceptions list [--status open|resolved] [--tenant T]\n"
+	    "           [--type IDEMPOTENCY_CONFLICT|UNKNOWN_EVENT_TYPE] "
+	    "[--limit 1..100]\n"
+	    "           [--page-token T]\n"
+	    "  exceptions show ID               FIRST and LAST request, the "
+	    "job\n"
+	    "  exceptions resolve ID --action "
+	    "mark_resolved_no_replay|override_and_replay\n"
+	    "           --actor NAME --notes TEXT [--canonical first|last]\n"
+	    "           [--patch JSON|@FILE|-]   (operator; audited)\n"
+	    "      override_and_replay creates a job from the canonical "
+	    "request (default\n"
+	    "      last) with the JSON merge patch (RFC 7396) applied.\n");
 }
 
 static const char *
@@ -193,6 +210,7 @@ static const struct command commands[] = {
     {"job", NULL, cmd_job},
     {"metrics", cmd_metrics, NULL},
     {"audit", cmd_audit, NULL},
+    {"exceptions", NULL, cmd_exceptions},
 };
 
 static const struct command *
