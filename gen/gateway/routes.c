@@ -4572,7 +4572,7 @@ const char gw_openapi_json[] =
     "          \"arrivals\": {\n"
     "            \"type\": \"integer\",\n"
     "            \"format\": \"int32\",\n"
-    "            \"description\": \"How many requests arrived for it: 1, plus one per later conflict.\"\n"
+    "            \"description\": \"The requests it stands for: for a conflict, the first request and each\\n conflicting one (2 after one conflict); for an unknown kind, each\\n refused arrival of the same request.\"\n"
     "          },\n"
     "          \"details\": {\n"
     "            \"type\": \"string\",\n"

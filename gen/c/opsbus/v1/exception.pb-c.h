@@ -65,7 +65,9 @@ struct  Opsbus__V1__Exception
    */
   char *job_id;
   /*
-   * How many requests arrived for it: 1, plus one per later conflict.
+   * The requests it stands for: for a conflict, the first request and each
+   * conflicting one (2 after one conflict); for an unknown kind, each
+   * refused arrival of the same request.
    */
   int32_t arrivals;
   /*
