@@ -98,6 +98,17 @@ call_printf(struct rpc_call *call, const char *fmt, ...)
 }
 
 opsbus_err
+call_read_tenant(
+    struct rpc_call *call, const char *requested, const char **out)
+{
+	*out = call->who->tenant;
+	if (requested[0] == '\0') {
+		return (OPSBUS_E_OK);
+	}
+	return (call_tenant(call, requested, out));
+}
+
+opsbus_err
 call_tenant(struct rpc_call *call, const char *requested, const char **out)
 {
 	const char *own = call->who->tenant;

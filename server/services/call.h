@@ -102,6 +102,14 @@ char *call_printf(struct rpc_call *call, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /*
+ * The tenant a read covers: the requested one if the caller may read it
+ * (as call_tenant checks), else the key's own; "" means every tenant (a
+ * key without one, nothing requested).
+ */
+opsbus_err call_read_tenant(
+    struct rpc_call *call, const char *requested, const char **out);
+
+/*
  * The tenant a call acts on: the requested one if the caller may act on it,
  * else an error. Empty request: the key's tenant, else "default". Returns 0
  * and writes *out, or PERMISSION_DENIED / VALIDATION_ERROR via call_fail.

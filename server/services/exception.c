@@ -57,21 +57,21 @@ static const struct db_stmt stmt_list = {"exception_list",
     "($4::timestamptz, $5::uuid)) ORDER BY x.created_at DESC, x.id DESC "
     "LIMIT $6::int"};
 
-static const struct db_stmt stmt_health = {"exception_health",
-    "SELECT (SELECT count(*) FROM exceptions WHERE status = 'open' AND "
-    "($1 = '' OR tenant = $1)), "
-    "(SELECT count(*) FROM idempotency_keys WHERE state = 'processed' AND "
+/* The idempotency keys by state. */
+static const struct db_stmt stmt_key_states = {"exception_key_states",
+    "SELECT (SELECT count(*) FROM idempotency_keys WHERE state = "
+    "'processed' AND "
     "($1 = '' OR tenant = $1)), "
     "(SELECT count(*) FROM idempotency_keys WHERE state = 'quarantined' "
     "AND ($1 = '' OR tenant = $1)), "
     "(SELECT count(*) FROM idempotency_keys WHERE state = 'ignored' AND "
-    "($1 = '' OR tenant = $1)), "
-    "(SELECT " SQL_TS("min(created_at)") " FROM exceptions WHERE "
-    "status = 'open' AND ($1 = '' OR tenant = $1))"};
+    "($1 = '' OR tenant = $1))"};
 
+/* Open exceptions by type, each type's oldest first in time order. */
 static const struct db_stmt stmt_open_by_type = {"exception_open_by_type",
-    "SELECT exception_type, count(*) FROM exceptions WHERE status = 'open' "
-    "AND ($1 = '' OR tenant = $1) GROUP BY exception_type ORDER BY 1"};
+    "SELECT exception_type, count(*), " SQL_TS("min(created_at)") " "
+    "FROM exceptions WHERE status = 'open' AND ($1 = '' OR tenant = $1) "
+    "GROUP BY exception_type ORDER BY 1"};
 
 static const struct db_stmt stmt_job = {"exception_job",
     "SELECT " OPERATOR_JOB_COLUMNS " FROM jobs WHERE id = $1::uuid"};
@@ -180,18 +180,6 @@ exception_from_row(struct rpc_call *call, const struct db_rows *rows, int r)
 	return (x);
 }
 
-/* The tenant a read covers: the one asked for (if the key may) or the
- * key's own ("" = all). */
-static opsbus_err
-read_tenant(struct rpc_call *call, const char *asked, const char **tenant)
-{
-	*tenant = call->who->tenant;
-	if (asked[0] != '\0') {
-		return (call_tenant(call, asked, tenant));
-	}
-	return (OPSBUS_E_OK);
-}
-
 opsbus_err
 exception_health(
     struct rpc_call *call, const ProtobufCMessage *inm, ProtobufCMessage *outm)
@@ -204,12 +192,12 @@ exception_health(
 	const char                       *p[1];
 	struct db_rows                   *rows;
 	opsbus_err                        err;
-	int                               n;
+	int                               n, oldest = -1;
 
-	if ((err = read_tenant(call, in->tenant, &p[0])) != OPSBUS_E_OK) {
+	if ((err = call_read_tenant(call, in->tenant, &p[0])) != OPSBUS_E_OK) {
 		return (err);
 	}
-	if ((err = db_exec(call->db, &stmt_health, 1, p, &rows))
+	if ((err = db_exec(call->db, &stmt_key_states, 1, p, &rows))
 	    != OPSBUS_E_OK) {
 		return (err);
 	}
@@ -219,12 +207,10 @@ exception_health(
 		db_rows_free(rows);
 		return (OPSBUS_E_INTERNAL);
 	}
-	out->exceptions_open = (int32_t) db_rows_int(rows, 0, 0);
-	k->processed = (int32_t) db_rows_int(rows, 0, 1);
-	k->quarantined = (int32_t) db_rows_int(rows, 0, 2);
-	k->ignored = (int32_t) db_rows_int(rows, 0, 3);
+	k->processed = (int32_t) db_rows_int(rows, 0, 0);
+	k->quarantined = (int32_t) db_rows_int(rows, 0, 1);
+	k->ignored = (int32_t) db_rows_int(rows, 0, 2);
 	out->idempotency = k;
-	out->oldest_open_at = col(call, rows, 0, 4);
 	db_rows_free(rows);
 	if ((err = db_exec(call->db, &stmt_open_by_type, 1, p, &rows))
 	    != OPSBUS_E_OK) {
@@ -244,6 +230,18 @@ exception_health(
 		c->exception_type = col(call, rows, r, 0);
 		c->open = (int32_t) db_rows_int(rows, r, 1);
 		out->open_by_type[out->n_open_by_type++] = c;
+		/* The totals are the types' sum and earliest (the timestamps
+		 * are fixed-width UTC text: they compare as times). */
+		out->exceptions_open += c->open;
+		if (oldest < 0
+		    || strcmp(db_rows_get(rows, r, 2),
+		           db_rows_get(rows, oldest, 2))
+		        < 0) {
+			oldest = r;
+		}
+	}
+	if (oldest >= 0) {
+		out->oldest_open_at = col(call, rows, oldest, 2);
 	}
 	db_rows_free(rows);
 	return (out->open_by_type != NULL && out->oldest_open_at != NULL
@@ -289,7 +287,8 @@ exception_list(
 	int             limit, count;
 
 	if ((err = list_validate(call, in, &limit)) != OPSBUS_E_OK
-	    || (err = read_tenant(call, in->tenant, &p[1])) != OPSBUS_E_OK) {
+	    || (err = call_read_tenant(call, in->tenant, &p[1]))
+	        != OPSBUS_E_OK) {
 		return (err);
 	}
 	if (in->page_token[0] != '\0'

@@ -23,11 +23,13 @@ HANDLER(job_create);
  * transaction. */
 extern const struct service_batch job_create_batch;
 HANDLER(job_get);
+HANDLER(job_list);
+
+/* exception.c */
 HANDLER(exception_health);
 HANDLER(exception_list);
 HANDLER(exception_get);
 HANDLER(exception_resolve);
-HANDLER(job_list);
 
 /* worker_claim.c, worker.c, worker_complete.c */
 HANDLER(worker_claim);

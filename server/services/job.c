@@ -158,11 +158,6 @@ static const struct db_stmt stmt_key_repoint = {"job_key_repoint",
     "excluded.request_hash, result_id = excluded.result_id, state = "
     "'processed', updated_at = now()"};
 
-static const struct db_stmt stmt_key_answer = {"job_key_answer",
-    "SELECT encode(request_hash, 'hex'), coalesce(result_id::text, '') "
-    "FROM idempotency_keys WHERE tenant = $1 AND scope = 'job:' || $2 AND "
-    "key = $3 FOR UPDATE"};
-
 static const struct db_stmt stmt_get = {"job_get",
     "SELECT " JOB_COLUMNS " FROM jobs WHERE id = $1::uuid AND "
     "($2 = '' OR tenant = $2)"};
@@ -263,8 +258,8 @@ create_validate(struct rpc_call *call, const Opsbus__V1__CreateJobRequest *in,
 }
 
 /*
- * When row 0 of rows (a key's digest and result, as stmt_key_read and
- * stmt_key_answer read them) says the key answers the request of digest
+ * When row 0 of rows (a key's digest and result, as stmt_key_read reads
+ * them) says the key answers the request of digest
  * hash, *job is that job (still NULL if it is gone); else *job is NULL.
  * Frees rows.
  */
@@ -605,7 +600,7 @@ job_replay_create(struct rpc_call      *call,
 	if (keyed) {
 		/* When the key answers this very request, its job is the
 		 * replay: making another would do the work twice. */
-		if ((err = db_exec(call->db, &stmt_key_answer, 3, p, &rows))
+		if ((err = db_exec(call->db, &stmt_key_read, 3, p, &rows))
 		        != OPSBUS_E_OK
 		    || (err = key_answer_job(call, rows, plan.hash, out))
 		        != OPSBUS_E_OK) {
@@ -804,7 +799,7 @@ job_list(
 	char           *states = NULL;
 	char           *after_ts = NULL, *after_id = NULL;
 	char            fetch[16];
-	const char     *tenant = "";
+	const char     *tenant;
 	int             limit;
 	struct db_rows *rows;
 	opsbus_err      err;
@@ -843,12 +838,9 @@ job_list(
 		    "queue and target are up to 64 characters of letters, "
 		    "digits, '.', '_', '-', ':' and '/'"));
 	}
-	if (in->tenant[0] != '\0'
-	    && (err = call_tenant(call, in->tenant, &tenant)) != OPSBUS_E_OK) {
+	if ((err = call_read_tenant(call, in->tenant, &tenant))
+	    != OPSBUS_E_OK) {
 		return (err);
-	}
-	if (tenant[0] == '\0') {
-		tenant = call->who->tenant;
 	}
 	if (in->page_token[0] != '\0'
 	    && !page_token_read(call, in->page_token, &after_ts, &after_id)) {

@@ -20,6 +20,7 @@
 #include "services/job_view.h"
 #include "services/validate.h"
 #include "store/db.h"
+#include "store/pgarray.h"
 
 /* The longest reason an operator may give. */
 #define QUEUE_REASON_MAX 1000
@@ -77,15 +78,16 @@ static const struct db_stmt stmt_update = {"queue_update",
     "coalesce($4::float8, def.backoff_factor), "
     "coalesce($5::int, def.backoff_cap_ms), "
     "coalesce($6::int, def.lease_ms), "
-    "CASE WHEN $10::bool THEN nullif($11::text[], '{}') END FROM def "
+    "nullif($10::text[], '{}') FROM def "
     "ON CONFLICT (name) DO UPDATE SET "
     "max_attempts = coalesce($2::int, queues.max_attempts), "
     "backoff_base_ms = coalesce($3::int, queues.backoff_base_ms), "
     "backoff_factor = coalesce($4::float8, queues.backoff_factor), "
     "backoff_cap_ms = coalesce($5::int, queues.backoff_cap_ms), "
     "lease_ms = coalesce($6::int, queues.lease_ms), "
-    "allowed_kinds = CASE WHEN $10::bool THEN nullif($11::text[], '{}') "
-    "ELSE queues.allowed_kinds END, updated_at = now() "
+    "allowed_kinds = CASE WHEN $10::text[] IS NULL THEN "
+    "queues.allowed_kinds ELSE nullif($10::text[], '{}') END, "
+    "updated_at = now() "
     "RETURNING *), "
     "au AS (INSERT INTO operator_audit_log (action_type, "
     "operator_identity, reason, target, outcome, correlation_id, details) "
@@ -93,7 +95,7 @@ static const struct db_stmt stmt_update = {"queue_update",
     "$9::text, jsonb_strip_nulls(jsonb_build_object('max_attempts', "
     "$2::int, 'backoff_base_ms', $3::int, 'backoff_factor', $4::float8, "
     "'backoff_cap_ms', $5::int, 'lease_ms', $6::int, 'allowed_kinds', "
-    "CASE WHEN $10::bool THEN to_jsonb(coalesce($11::text[], '{}')) END)) "
+    "to_jsonb($10::text[]))) "
     "FROM u), "
     "e AS (INSERT INTO events (event_id, event_type, topic, queue, actor, "
     "correlation_id, payload) SELECT gen_random_uuid(), 'queue.updated', "
@@ -375,22 +377,22 @@ update_int(struct rpc_call *call, bool set, int32_t v, const char *field,
 #define QUEUE_KINDS_MAX 64
 
 /*
- * allowed_kinds of UpdateQueue: *set "true" and *kinds a text[] literal
- * when given (an empty list: any kind), else *set "false".
+ * allowed_kinds of UpdateQueue: *kinds a text[] literal when given (an
+ * empty list: any kind), else NULL (leave it).
  */
 static opsbus_err
 update_kinds(struct rpc_call *call, const Opsbus__V1__UpdateQueueRequest *in,
-    const char **set, const char **kinds)
+    const char **kinds)
 {
 	const Opsbus__V1__KindList *list = in->allowed_kinds;
-	char                       *text = call_strdup(call, "{");
+	struct pg_array             arr;
 
-	*set = "false";
 	*kinds = NULL;
 	if (in->allowed_kinds_value_case
 	    != OPSBUS__V1__UPDATE_QUEUE_REQUEST__ALLOWED_KINDS_VALUE_ALLOWED_KINDS) {
 		return (OPSBUS_E_OK);
 	}
+	pg_array_init(&arr, call->arena);
 	if (list != NULL && list->n_kinds > QUEUE_KINDS_MAX) {
 		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
 		    "allowed_kinds lists at most %d kinds, got %zu",
@@ -402,14 +404,9 @@ update_kinds(struct rpc_call *call, const Opsbus__V1__UpdateQueueRequest *in,
 			    "allowed_kinds: each kind is 1..64 characters of "
 			    "letters, digits, '.', '_', '-', ':' and '/'"));
 		}
-		text = call_printf(
-		    call, "%s%s%s", text, i > 0 ? "," : "", list->kinds[i]);
-		if (text == NULL) {
-			return (OPSBUS_E_INTERNAL);
-		}
+		pg_array_add(&arr, list->kinds[i]);
 	}
-	*set = "true";
-	*kinds = call_printf(call, "%s}", text);
+	*kinds = pg_array_text(&arr);
 	return (*kinds != NULL ? OPSBUS_E_OK : OPSBUS_E_INTERNAL);
 }
 
@@ -456,11 +453,11 @@ update_validate(struct rpc_call          *call,
 		}
 		p[3] = call_printf(call, "%.17g", in->backoff_factor);
 	}
-	if ((err = update_kinds(call, in, &p[9], &p[10])) != OPSBUS_E_OK) {
+	if ((err = update_kinds(call, in, &p[9])) != OPSBUS_E_OK) {
 		return (err);
 	}
 	if (p[1] == NULL && p[2] == NULL && p[3] == NULL && p[4] == NULL
-	    && p[5] == NULL && strcmp(p[9], "false") == 0) {
+	    && p[5] == NULL && p[9] == NULL) {
 		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
 		    "nothing to change: give at least one of max_attempts, "
 		    "backoff_base_ms, backoff_factor, backoff_cap_ms, "
@@ -484,7 +481,7 @@ queue_update(
 	    = (const Opsbus__V1__UpdateQueueRequest *) inm;
 	Opsbus__V1__UpdateQueueResponse *out
 	    = (Opsbus__V1__UpdateQueueResponse *) outm;
-	const char *p[11];
+	const char *p[10];
 	opsbus_err  err;
 
 	if ((err = update_validate(call, in, p)) != OPSBUS_E_OK) {
@@ -495,7 +492,7 @@ queue_update(
 	p[6] = call->operator_identity;
 	p[7] = in->reason;
 	p[8] = call->correlation_id;
-	if ((err = db_exec(call->db, &stmt_update, 11, p, NULL))
+	if ((err = db_exec(call->db, &stmt_update, 10, p, NULL))
 	    != OPSBUS_E_OK) {
 		return (err);
 	}
