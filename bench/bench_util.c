@@ -4,6 +4,7 @@
  */
 #include "bench_util.h"
 
+#include <dirent.h>
 #include <nng/nng.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,6 +16,8 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "harness.h"
 
 static bool        smoke;
 static bool        floors = true;
@@ -241,7 +244,7 @@ bench_header(void)
 	emit("\n# %s — %ld cores, %s %s, %s, nng %s%s\n", bench_name,
 	    sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release, pg,
 	    nng_version(), smoke ? " (smoke run: figures mean nothing)" : "");
-	emit("%-44s %14s %14s %-8s %7s\n", "case", "opsbus", "floor", "unit",
+	emit("%-52s %14s %14s %-8s %7s\n", "case", "opsbus", "floor", "unit",
 	    "ratio");
 }
 
@@ -251,14 +254,142 @@ bench_row(const char *name, double opsbus, double floor, const char *unit,
 {
 	double ratio = floor > 0 ? opsbus / floor : 0;
 
-	emit("%-44s %14.1f %14.1f %-8s %6.2fx%s\n", name, opsbus, floor, unit,
+	emit("%-52s %14.1f %14.1f %-8s %6.2fx%s\n", name, opsbus, floor, unit,
 	    ratio, lower_is_better ? " (lower is better)" : "");
 }
 
 void
 bench_note(const char *name, double value, const char *unit)
 {
-	emit("%-44s %14.1f %14s %-8s\n", name, value, "-", unit);
+	emit("%-52s %14.1f %14s %-8s\n", name, value, "-", unit);
+}
+
+/*
+ * Fields 4 (the parent's pid) and 14, 15 (user and system time) of
+ * /proc/<pid>/stat. The command name (field 2) may hold spaces, so the
+ * fields are read after its closing parenthesis.
+ */
+static bool
+proc_stat(int pid, int *ppid, double *cpu_us)
+{
+	char               path[64], buf[1024], *p;
+	FILE              *f;
+	size_t             n;
+	unsigned long long ut, st;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return (false);
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL
+	    || sscanf(p + 1,
+	           " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	           ppid, &ut, &st)
+	        != 3) {
+		return (false);
+	}
+	*cpu_us = (double) (ut + st) * 1e6 / (double) sysconf(_SC_CLK_TCK);
+	return (true);
+}
+
+double
+bench_proc_cpu_us(int pid)
+{
+	int    ppid;
+	double us;
+
+	return (pid > 0 && proc_stat(pid, &ppid, &us) ? us : 0);
+}
+
+/* The harness PostgreSQL's postmaster: the first line of its pid file. */
+static int
+postmaster_pid(void)
+{
+	char  path[1024];
+	FILE *f;
+	int   pid = 0;
+
+	snprintf(path, sizeof(path), "%s/pg/postmaster.pid", harness_tmpdir());
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fscanf(f, "%d", &pid) != 1) {
+			pid = 0;
+		}
+		fclose(f);
+	}
+	return (pid);
+}
+
+/* The CPU time of the postmaster and of every process it started. */
+static double
+postgres_cpu_us(void)
+{
+	int            pm = postmaster_pid(), pid, ppid;
+	double         sum = 0, us;
+	DIR           *d;
+	struct dirent *e;
+
+	if (pm <= 0 || (d = opendir("/proc")) == NULL) {
+		return (0);
+	}
+	while ((e = readdir(d)) != NULL) {
+		if ((pid = atoi(e->d_name)) <= 0) {
+			continue;
+		}
+		if (proc_stat(pid, &ppid, &us) && (pid == pm || ppid == pm)) {
+			sum += us;
+		}
+	}
+	closedir(d);
+	return (sum);
+}
+
+void
+bench_cpu_read(struct bench_cpu *c, int server_pid)
+{
+	c->client_us = bench_proc_cpu_us((int) getpid());
+	c->server_us = bench_proc_cpu_us(server_pid);
+	c->postgres_us = postgres_cpu_us();
+}
+
+void
+bench_cpu_add_since(
+    struct bench_cpu *sum, const struct bench_cpu *start, int server_pid)
+{
+	struct bench_cpu now;
+
+	bench_cpu_read(&now, server_pid);
+	sum->client_us += now.client_us - start->client_us;
+	sum->server_us += now.server_us - start->server_us;
+	sum->postgres_us += now.postgres_us - start->postgres_us;
+}
+
+void
+bench_cpu_rows(const char *name, const struct bench_cpu *opsbus,
+    double opsbus_ops, const struct bench_cpu *floor, double floor_ops)
+{
+	char   row[160];
+	double o = opsbus_ops > 0 ? opsbus_ops : 1;
+	double f = floor_ops > 0 ? floor_ops : 1;
+
+	snprintf(row, sizeof(row), "%s, CPU/op: postgres", name);
+	bench_row(row, opsbus->postgres_us / o,
+	    floor_ops > 0 ? floor->postgres_us / f : 0, "us", true);
+	snprintf(row, sizeof(row), "%s, CPU/op: opsbusd", name);
+	bench_note(row, opsbus->server_us / o, "us");
+	snprintf(row, sizeof(row), "%s, CPU/op: clients", name);
+	bench_row(row, opsbus->client_us / o,
+	    floor_ops > 0 ? floor->client_us / f : 0, "us", true);
+	snprintf(row, sizeof(row), "%s, CPU/op: all", name);
+	bench_row(row,
+	    (opsbus->postgres_us + opsbus->server_us + opsbus->client_us) / o,
+	    floor_ops > 0
+	        ? (floor->postgres_us + floor->server_us + floor->client_us)
+	            / f
+	        : 0,
+	    "us", true);
 }
 
 void

@@ -51,6 +51,38 @@ double bench_run_for(int threads, int (*op)(void *arg, int thread), void *arg,
 void bench_warmup(
     int threads, int (*op)(void *arg, int thread), void *arg, double secs);
 
+/*
+ * Where a case's CPU time goes: this process (the benchmark's clients),
+ * the opsbusd under test and the harness's PostgreSQL (its postmaster and
+ * every child of it: backends, WAL writer, checkpointer; a process that
+ * exits between two readings, such as an autovacuum worker, is not
+ * counted), in microseconds since an arbitrary start. The machine is
+ * CPU-bound under these loads, so CPU per job says what a case costs
+ * where wall-clock rates are noisy.
+ */
+struct bench_cpu {
+	double client_us;
+	double server_us;
+	double postgres_us;
+};
+/* Reads the CPU time so far of this process, of server (0: none) and of
+ * the harness's PostgreSQL. */
+void bench_cpu_read(struct bench_cpu *c, int server_pid);
+/* Adds what was spent since start (read with bench_cpu_read) to sum. */
+void bench_cpu_add_since(
+    struct bench_cpu *sum, const struct bench_cpu *start, int server_pid);
+/* User plus system CPU time of one process so far, in microseconds (0
+ * when it is gone). */
+double bench_proc_cpu_us(int pid);
+/*
+ * Prints four rows for one case: the CPU microseconds per operation of
+ * PostgreSQL, of the server (opsbusd; the floor has none), of the clients
+ * and of all three, each opsbus against its floor. ops are the operations each
+ * side did while its CPU was measured.
+ */
+void bench_cpu_rows(const char *name, const struct bench_cpu *opsbus,
+    double opsbus_ops, const struct bench_cpu *floor, double floor_ops);
+
 /* One row: case, opsbus figure, floor figure, unit, and the ratio. */
 void bench_row(const char *name, double opsbus, double floor, const char *unit,
     bool lower_is_better);

@@ -499,9 +499,10 @@ drain(struct bench *b, const char *queue, int batch,
 
 /* A mode's totals over its slices. */
 struct tally {
-	long   seeded;
-	long   done;
-	double secs;
+	long             seeded;
+	long             done;
+	double           secs;
+	struct bench_cpu cpu;
 };
 
 /*
@@ -512,15 +513,20 @@ static bool
 run_slice(struct bench *b, const char *queue, int n, int batch,
     int (*step)(struct drain *, int), struct tally *t)
 {
-	const char *p[1] = {queue};
-	long        done = 0, succeeded = 0;
-	double      secs;
+	const char      *p[1] = {queue};
+	long             done = 0, succeeded = 0;
+	double           secs;
+	struct bench_cpu cpu0;
+	/* The floor has no server: opsbusd's idle CPU is not its. */
+	int server = step == step_floor ? 0 : (int) b->srv.pid;
 
 	if (!seed(b, queue, n)) {
 		return (false);
 	}
+	bench_cpu_read(&cpu0, server);
 	secs = drain(
 	    b, queue, batch, step, bench_smoke() ? 60.0 : 180.0, &done);
+	bench_cpu_add_since(&t->cpu, &cpu0, server);
 	if (secs < 0
 	    || !admin_exec(b,
 	        "SELECT count(*) FROM jobs WHERE queue = $1 AND "
@@ -661,7 +667,7 @@ main(int argc, char **argv)
 	/* Warm every connection (opsbusd's prepare their statements on
 	 * first use) with a small drain per mode. */
 	for (int i = 0; i < MODES; i++) {
-		struct tally to = {0, 0, 0}, tf = {0, 0, 0};
+		struct tally to = {0}, tf = {0};
 		char         qo[32], qf[32];
 
 		if (b.only >= 0 && b.only != i) {
@@ -680,7 +686,7 @@ main(int argc, char **argv)
 	}
 	bench_header();
 	for (int i = 0; i < MODES; i++) {
-		struct tally to = {0, 0, 0}, tf = {0, 0, 0};
+		struct tally to = {0}, tf = {0};
 		char         qo[32], qf[32];
 
 		rate[i][0] = rate[i][1] = 0;
@@ -711,6 +717,9 @@ main(int argc, char **argv)
 		snprintf(name, sizeof(name), "claim+complete %s vs %s, %dw",
 		    pairs[i].label, pairs[i].floor_label, b.workers);
 		bench_row(name, rate[i][0], rate[i][1], "jobs/s", false);
+		snprintf(name, sizeof(name), "claim %s", pairs[i].label);
+		bench_cpu_rows(name, &to.cpu, (double) to.done, &tf.cpu,
+		    (double) tf.done);
 	}
 	/* Issue 8's batched target is also stated against the one-job floor
 	 * and in absolute terms (15,000 jobs/s). */

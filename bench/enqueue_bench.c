@@ -100,25 +100,49 @@ op_insert(void *arg, int t)
  * elsewhere falls on both alike. */
 #define TURNS 6
 
+/* What one side (opsbus or the floor) did over its turns at one
+ * concurrency. */
+struct side {
+	double               rate;
+	double               jobs;
+	struct bench_cpu     cpu;
+	struct bench_samples lat;
+};
+
+/* One turn of secs seconds of op for side s; server is opsbusd's pid (0
+ * for the floor). */
+static void
+side_turn(struct side *s, int conc, int (*op)(void *arg, int thread),
+    struct producers *p, double secs, int server)
+{
+	struct bench_cpu cpu0;
+	double           rate;
+
+	bench_cpu_read(&cpu0, server);
+	rate = bench_run_for(conc, op, p, &s->lat, secs);
+	bench_cpu_add_since(&s->cpu, &cpu0, server);
+	s->rate += rate / TURNS;
+	s->jobs += rate * secs;
+}
+
 /*
- * Jobs/s of opsbus (*o) and of the floor (*f) at conc producers, and the
+ * Jobs/s of opsbus (o) and of the floor (f) at conc producers, and the
  * calls/s of the ceiling (*c, a shorter slice each turn).
  */
 static void
-run_turns(struct producers *p, int conc, double *o, double *f, double *c,
-    struct bench_samples *lo, struct bench_samples *lf)
+run_turns(struct producers *p, int conc, int server, struct side *o,
+    struct side *f, double *c)
 {
 	double slice = bench_seconds() / TURNS;
 
-	*o = *f = *c = 0;
+	*c = 0;
 	for (int k = 0; k < TURNS; k++) {
 		*c += bench_run_for(conc, op_health, p, NULL, slice / 3)
 		    / TURNS;
 		if (bench_floors()) {
-			*f += bench_run_for(conc, op_insert, p, lf, slice)
-			    / TURNS;
+			side_turn(f, conc, op_insert, p, slice, 0);
 		}
-		*o += bench_run_for(conc, op_create, p, lo, slice) / TURNS;
+		side_turn(o, conc, op_create, p, slice, server);
 	}
 }
 
@@ -175,34 +199,36 @@ main(int argc, char **argv)
 	bench_warmup(MAX_PRODUCERS, op_insert, &p, 1.0);
 	bench_header();
 	for (size_t i = 0; i < sizeof(conc) / sizeof(conc[0]); i++) {
-		struct bench_samples lo = {0}, lf = {0};
+		struct side o = {0}, f = {0};
+		char        name[96];
+		double      c;
 
 		if (only != 0 && conc[i] != only) {
 			continue;
 		}
-		char   name[96];
-		double o, f, c;
-
-		run_turns(&p, conc[i], &o, &f, &c, &lo, &lf);
+		run_turns(&p, conc[i], (int) srv.pid, &o, &f, &c);
 
 		snprintf(name, sizeof(name),
 		    "CreateJob, %d producer%s, jobs/s", conc[i],
 		    conc[i] > 1 ? "s" : "");
-		bench_row(name, o, f, "jobs/s", false);
+		bench_row(name, o.rate, f.rate, "jobs/s", false);
 		snprintf(name, sizeof(name),
 		    "ceiling: Health, no db, %d client%s, calls/s", conc[i],
 		    conc[i] > 1 ? "s" : "");
-		bench_row(name, c, f, "calls/s", false);
+		bench_row(name, c, f.rate, "calls/s", false);
 		snprintf(name, sizeof(name), "CreateJob, %d producer%s, p50",
 		    conc[i], conc[i] > 1 ? "s" : "");
-		bench_row(name, (double) bench_samples_pct(&lo, 50) / 1e6,
-		    (double) bench_samples_pct(&lf, 50) / 1e6, "ms", true);
+		bench_row(name, (double) bench_samples_pct(&o.lat, 50) / 1e6,
+		    (double) bench_samples_pct(&f.lat, 50) / 1e6, "ms", true);
 		snprintf(name, sizeof(name), "CreateJob, %d producer%s, p99",
 		    conc[i], conc[i] > 1 ? "s" : "");
-		bench_row(name, (double) bench_samples_pct(&lo, 99) / 1e6,
-		    (double) bench_samples_pct(&lf, 99) / 1e6, "ms", true);
-		bench_samples_free(&lo);
-		bench_samples_free(&lf);
+		bench_row(name, (double) bench_samples_pct(&o.lat, 99) / 1e6,
+		    (double) bench_samples_pct(&f.lat, 99) / 1e6, "ms", true);
+		snprintf(name, sizeof(name), "CreateJob, %d producer%s",
+		    conc[i], conc[i] > 1 ? "s" : "");
+		bench_cpu_rows(name, &o.cpu, o.jobs, &f.cpu, f.jobs);
+		bench_samples_free(&o.lat);
+		bench_samples_free(&f.lat);
 	}
 	for (int i = 0; i < MAX_PRODUCERS; i++) {
 		opsbus_client_close(p.c[i]);

@@ -161,30 +161,6 @@ proc_kib(pid_t pid, const char *field)
 	return (kb);
 }
 
-/* User plus system CPU time of a process so far, in microseconds. */
-static double
-proc_cpu_us(pid_t pid)
-{
-	char               path[64];
-	FILE              *f;
-	unsigned long long ut = 0, st = 0;
-	int                ok;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-	if ((f = fopen(path, "r")) == NULL) {
-		return (0);
-	}
-	/* Fields 14 and 15; the command name (field 2) has no spaces here. */
-	ok = fscanf(f,
-	    "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-	    &ut, &st);
-	fclose(f);
-	if (ok != 2) {
-		return (0);
-	}
-	return ((double) (ut + st) * 1e6 / (double) sysconf(_SC_CLK_TCK));
-}
-
 struct clients {
 	struct opsbus_client *c[MAX_CLIENTS];
 	uint8_t              *env;
@@ -245,10 +221,10 @@ struct side {
 static void
 side_run(struct side *s, int clients, double secs)
 {
-	double cpu0 = proc_cpu_us(s->pid);
+	double cpu0 = bench_proc_cpu_us((int) s->pid);
 	double rate = bench_run_for(clients, s->op, s->arg, &s->lat, secs);
 
-	s->cpu_us += proc_cpu_us(s->pid) - cpu0;
+	s->cpu_us += bench_proc_cpu_us((int) s->pid) - cpu0;
 	s->calls += rate * secs;
 	s->secs += secs;
 }
