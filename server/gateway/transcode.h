@@ -1,6 +1,6 @@
 /*
  * HTTP <-> RPC for one route: the input message from the path captures,
- * the query string and the JSON body (common/pbjson.c, the proto3 JSON
+ * the query string and the JSON body (common/pbjson.h, the proto3 JSON
  * mapping); the packed RpcRequest around it; and the JSON envelope of seed
  * 001 from the RpcResponse: {"ok": true, "data": ...} or {"ok": false,
  * "error": {"code", "message"}, "correlationId"}, with the HTTP status of

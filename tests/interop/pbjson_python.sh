@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks common/pbjson.c, the proto3 JSON transcoder, against Google's
+# Checks common/pbjson_*.c, the proto3 JSON transcoder, against Google's
 # Python protobuf runtime (google.protobuf.json_format), over the messages of
 # tests/proto/pbjson_test.proto:
 #
@@ -46,7 +46,7 @@ else
 		-o "$tmp/gen.o"
 	"$cc" "${cflags[@]}" "${warnings[@]}" -I"$src/common" \
 		-isystem "$src/tests/gen" \
-		"$src/tests/interop/pbjson_tool.c" "$src/common/pbjson.c" \
+		"$src/tests/interop/pbjson_tool.c" "$src"/common/pbjson_*.c \
 		"$src/common/arena.c" "$src/common/utf8.c" "$tmp/gen.o" \
 		"${libs[@]}" -o "$tool"
 fi

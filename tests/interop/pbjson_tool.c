@@ -1,5 +1,5 @@
 /*
- * A filter over common/pbjson.c for tests/interop/pbjson_python.sh, which
+ * A filter over common/pbjson.h for tests/interop/pbjson_python.sh, which
  * checks the transcoder against Google's Python runtime. It reads one
  * opsbus.test message (tests/proto/pbjson_test.proto) on stdin and writes
  * it on stdout in another form:

@@ -1,5 +1,5 @@
 /*
- * Unit tests of common/pbjson.c, the proto3 JSON transcoder, over the
+ * Unit tests of common/pbjson.h, the proto3 JSON transcoder, over the
  * test-only messages of tests/proto/pbjson_test.proto (generated into
  * tests/gen/): the printed form of every kind of field, round trips, and
  * each input the parser must refuse, with the message it refuses it with.
