@@ -111,8 +111,10 @@ emb_find_bin_dir(const char *given)
 	if (given == NULL && env != NULL && env[0] != '\0') {
 		given = env;
 	}
+	/* Absolute: the children run from / (a relative path checked here
+	 * would name another directory there). */
 	if (given != NULL) {
-		return (emb_bin_dir_ok(given) ? strdup(given) : NULL);
+		return (emb_bin_dir_ok(given) ? realpath(given, NULL) : NULL);
 	}
 	if ((dir = emb_pg_config_bindir()) != NULL) {
 		return (dir);

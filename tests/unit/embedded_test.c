@@ -18,6 +18,7 @@
 #include <libpq-fe.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,6 +330,55 @@ test_missing_binaries_name_the_package(void)
 	CU_ASSERT_NOT_EQUAL(stat(data, &st), 0);
 }
 
+/* The directory of initdb, as the server finds it when none is given. */
+static bool
+server_bin_dir(char *buf, size_t len)
+{
+	FILE *p = popen("dirname \"$(ls -d /usr/lib/postgresql/*/bin/initdb | "
+	                "sort -V | tail -n 1)\"",
+	    "r");
+	bool  ok;
+
+	if (p == NULL) {
+		return (false);
+	}
+	ok = fgets(buf, (int) len, p) != NULL;
+	pclose(p);
+	buf[strcspn(buf, "\n")] = '\0';
+	return (ok && buf[0] == '/');
+}
+
+/* A bin directory given relative to the working directory works: the
+ * children run from /, so it must be made absolute first. */
+static void
+test_relative_bin_dir_works(void)
+{
+	char                bin[PATH_MAX], link[PATH_MAX], data[PATH_MAX];
+	char                cwd[PATH_MAX], err[2048];
+	struct pg_embedded *pg = NULL;
+	int                 rv;
+
+	if (getenv("OPSBUS_PG_BINDIR") != NULL) {
+		snprintf(bin, sizeof(bin), "%s", getenv("OPSBUS_PG_BINDIR"));
+	} else {
+		CU_ASSERT_FATAL(server_bin_dir(bin, sizeof(bin)));
+	}
+	CU_ASSERT_EQUAL_FATAL(
+	    symlink(bin, path_in("relbin", link, sizeof(link))), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(getcwd(cwd, sizeof(cwd)));
+	CU_ASSERT_EQUAL_FATAL(chdir(tmp_root), 0);
+	struct pg_embedded_config cfg
+	    = {.data_dir = path_in("relbin-data", data, sizeof(data)),
+	        .bin_dir = "relbin"};
+	rv = pg_embedded_start(&cfg, &pg, err, sizeof(err));
+	CU_ASSERT_EQUAL(chdir(cwd), 0);
+	if (rv != 0) {
+		fprintf(stderr, "\nstart with a relative bin dir: %s\n", err);
+	}
+	CU_ASSERT_EQUAL(rv, 0);
+	pg_embedded_free(pg);
+}
+
 static void
 test_long_data_dir_gets_socket_under_tmp(void)
 {
@@ -437,6 +487,8 @@ static const struct {
     {"a lock file whose pid now belongs to another process does not block "
      "start",
         test_lock_with_reused_pid_does_not_block_start},
+    {"a bin directory relative to the working directory works",
+        test_relative_bin_dir_works},
     {"a second server on a data directory in use is refused",
         test_second_server_on_same_dir_is_refused},
     {"a directory with files but no cluster is not taken over",
