@@ -133,6 +133,7 @@ emb_resolve_user(
 	struct passwd  pw;
 	struct passwd *res = NULL;
 	char           buf[16384];
+	int            rv = 0;
 
 	if (geteuid() != 0) {
 		return (0);
@@ -147,9 +148,19 @@ emb_resolve_user(
 		names[nnames++] = "nobody";
 	}
 	for (int i = 0; i < nnames && res == NULL; i++) {
-		if (getpwnam_r(names[i], &pw, buf, sizeof(buf), &res) != 0) {
+		if ((rv = getpwnam_r(names[i], &pw, buf, sizeof(buf), &res))
+		    != 0) {
 			res = NULL;
 		}
+	}
+	/* Not found is rv 0 with no entry; an error (the user database
+	 * unreachable, an entry too long for buf) must not read as absent. */
+	if (res == NULL && rv != 0) {
+		emb_err(err, err_len,
+		    "PostgreSQL cannot run as root and looking up user %s "
+		    "failed: %s",
+		    names[nnames - 1], strerror(rv));
+		return (-1);
 	}
 	if (res == NULL) {
 		emb_err(err, err_len,
