@@ -73,28 +73,34 @@ op_health(void *arg, int t)
 	return (0);
 }
 
+/* Runs the prepared floor statement stmt for one new job id. */
 static int
-op_insert(void *arg, int t)
+floor_exec(struct producers *p, int t, const char *stmt)
 {
-	struct producers *p = arg;
-	uuid_t            u;
-	char              id[37];
-	const char       *params[2];
-	PGresult         *res;
-	int               ok;
+	uuid_t      u;
+	char        id[37];
+	const char *params[2];
+	PGresult   *res;
+	int         ok;
 
 	uuid_generate_random(u);
 	uuid_unparse_lower(u, id);
 	params[0] = id;
 	params[1] = "{\"noteId\":\"n-1\",\"ehr\":\"nextgen\"}";
-	res = PQexecPrepared(
-	    p->pg[t], "floor_insert", 2, params, NULL, NULL, 0);
+	res = PQexecPrepared(p->pg[t], stmt, 2, params, NULL, NULL, 0);
 	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!ok) {
-		fprintf(stderr, "insert: %s", PQerrorMessage(p->pg[t]));
+		fprintf(stderr, "%s: %s", stmt, PQerrorMessage(p->pg[t]));
 	}
 	PQclear(res);
 	return (ok ? 0 : -1);
+}
+
+/* The floor: one bare job row per transaction. */
+static int
+op_insert(void *arg, int t)
+{
+	return (floor_exec(arg, t, "floor_insert"));
 }
 
 /*
@@ -108,24 +114,7 @@ op_insert(void *arg, int t)
 static int
 op_insert_rows(void *arg, int t)
 {
-	struct producers *p = arg;
-	uuid_t            u;
-	char              id[37];
-	const char       *params[2];
-	PGresult         *res;
-	int               ok;
-
-	uuid_generate_random(u);
-	uuid_unparse_lower(u, id);
-	params[0] = id;
-	params[1] = "{\"noteId\":\"n-1\",\"ehr\":\"nextgen\"}";
-	res = PQexecPrepared(p->pg[t], "floor_rows", 2, params, NULL, NULL, 0);
-	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-	if (!ok) {
-		fprintf(stderr, "insert rows: %s", PQerrorMessage(p->pg[t]));
-	}
-	PQclear(res);
-	return (ok ? 0 : -1);
+	return (floor_exec(arg, t, "floor_rows"));
 }
 
 /* opsbus and the floor take this many turns each, so that load from
