@@ -220,6 +220,7 @@ exceptions_resolve(struct cli *cli)
 	if ((v = cli_take(&cli->args, "--canonical")) != NULL) {
 		req.canonical = CLI_PB_STR(v);
 	}
+	req.cancel_superseded = cli_flag(&cli->args, "--cancel-superseded");
 	v = cli_take(&cli->args, "--patch");
 	req.id = CLI_PB_STR(cli_one_id(cli, "exceptions resolve"));
 	if (v != NULL) {
@@ -241,6 +242,14 @@ exceptions_resolve(struct cli *cli)
 		    x->resolution, res->job->job_id, res->job->status,
 		    res->created ? " created"
 		                 : ", which the key answered already");
+		if (res->superseded_job != NULL) {
+			printf("superseded job %s: %s (now %s)\n",
+			    res->superseded_job->job_id,
+			    strcmp(res->superseded_effect, "none") == 0
+			        ? "left as it is"
+			        : res->superseded_effect,
+			    res->superseded_job->status);
+		}
 	} else {
 		printf("resolved %s (%s): nothing replayed\n", x->id,
 		    x->resolution);

@@ -173,10 +173,13 @@ usage(FILE *f)
 	    "  exceptions resolve ID --action "
 	    "mark_resolved_no_replay|override_and_replay\n"
 	    "           --actor NAME --notes TEXT [--canonical first|last]\n"
-	    "           [--patch JSON|@FILE|-]   (operator; audited)\n"
+	    "           [--patch JSON|@FILE|-] [--cancel-superseded]   "
+	    "(operator; audited)\n"
 	    "      override_and_replay creates a job from the canonical "
 	    "request (default\n"
-	    "      last) with the JSON merge patch (RFC 7396) applied.\n");
+	    "      last) with the JSON merge patch (RFC 7396) applied; "
+	    "--cancel-superseded\n"
+	    "      cancels the job the key answered before it.\n");
 }
 
 static const char *

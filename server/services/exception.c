@@ -16,6 +16,7 @@
 #include "services/lookup.h"
 #include "services/merge_patch.h"
 #include "services/operator_audit.h"
+#include "services/operator_controls.h"
 #include "services/operator_view.h"
 #include "services/validate.h"
 #include "store/db.h"
@@ -395,9 +396,10 @@ resolve_validate(struct rpc_call              *call,
 		    "actor is required: who made the decision"));
 	}
 	if (!*replay
-	    && (in->canonical[0] != '\0' || in->override_patch[0] != '\0')) {
+	    && (in->canonical[0] != '\0' || in->override_patch[0] != '\0'
+	        || in->cancel_superseded)) {
 		return (call_fail(call, OPSBUS_E_VALIDATION_ERROR,
-		    "canonical and override_patch go with "
+		    "canonical, override_patch and cancel_superseded go with "
 		    "override_and_replay only"));
 	}
 	if (in->canonical[0] != '\0' && strcmp(in->canonical, "first") != 0
@@ -562,6 +564,42 @@ replay_request(struct rpc_call                *call,
 	return (err);
 }
 
+/*
+ * cancel_superseded: cancels the job the key answered before the replay
+ * made job (x->job_id, the first request's), attributed to the resolver,
+ * and says so in out. Nothing is superseded when the replay made no job.
+ */
+static opsbus_err
+cancel_superseded(struct rpc_call             *call,
+    const Opsbus__V1__ResolveExceptionRequest *in,
+    const Opsbus__V1__Exception *x, const Opsbus__V1__Job *job,
+    const struct audit *a, Opsbus__V1__ResolveExceptionResponse *out)
+{
+	struct operator_cancel c;
+	struct audit           ca = *a;
+	opsbus_err             err;
+
+	out->superseded_effect = PB_STR("none");
+	if (!in->cancel_superseded || !out->created || x->job_id[0] == '\0'
+	    || strcmp(x->job_id, job->id) == 0) {
+		return (OPSBUS_E_OK);
+	}
+	/* The cancelled job's summary and event say why, and by whom. */
+	ca.reason
+	    = call_printf(call, "superseded by job %s (exception %s): %s",
+	        job->id, x->id, in->resolution_notes);
+	if (ca.reason == NULL) {
+		return (OPSBUS_E_INTERNAL);
+	}
+	if ((err = operator_cancel(call, x->job_id, &ca, true, &c))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	out->superseded_job = c.job;
+	out->superseded_effect = PB_STR(c.effect);
+	return (OPSBUS_E_OK);
+}
+
 static opsbus_err
 resolve_command(struct rpc_call *call, const ProtobufCMessage *inm,
     ProtobufCMessage *outm, struct audit *a)
@@ -610,6 +648,9 @@ resolve_command(struct rpc_call *call, const ProtobufCMessage *inm,
 			    call, &req, a->identity, &job, &created);
 		}
 		out->created = created;
+		if (err == OPSBUS_E_OK) {
+			err = cancel_superseded(call, in, x, job, a, out);
+		}
 		if (err != OPSBUS_E_OK) {
 			return (err);
 		}
@@ -619,19 +660,22 @@ resolve_command(struct rpc_call *call, const ProtobufCMessage *inm,
 	}
 	if (replay) {
 		outcome = audit_json(call,
-		    json_pack("{s:{s:s, s:b, s:s, s:b, s:s}}", "replay",
+		    json_pack("{s:{s:s, s:b, s:s, s:b, s:s, s:s}}", "replay",
 		        "canonical",
 		        in->canonical[0] != '\0' ? in->canonical : "last",
 		        "patched", in->override_patch[0] != '\0', "job_id",
 		        job->id, "created", out->created, "previous_job_id",
-		        x->job_id));
+		        x->job_id, "superseded", out->superseded_effect));
 		a->details = audit_json(call,
-		    json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "exception_id",
-		        x->id, "exception_type", x->exception_type,
-		        "resolution", in->action, "canonical",
+		    json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:s, s:s}",
+		        "exception_id", x->id, "exception_type",
+		        x->exception_type, "resolution", in->action,
+		        "canonical",
 		        in->canonical[0] != '\0' ? in->canonical : "last",
 		        "patched", in->override_patch[0] != '\0', "created",
-		        out->created));
+		        out->created, "superseded_job_id",
+		        out->superseded_job != NULL ? x->job_id : "",
+		        "superseded", out->superseded_effect));
 	} else {
 		outcome = "{}";
 		a->details = audit_json(call,

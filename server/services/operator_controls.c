@@ -25,6 +25,7 @@
 #include "services/lookup.h"
 #include "services/lifecycle.h"
 #include "services/operator_audit.h"
+#include "services/operator_controls.h"
 #include "services/operator_view.h"
 #include "services/validate.h"
 #include "store/db.h"
@@ -180,6 +181,46 @@ control_write(struct rpc_call *call, const struct db_stmt *stmt,
 	return (*out != NULL ? OPSBUS_E_OK : OPSBUS_E_INTERNAL);
 }
 
+opsbus_err
+operator_cancel(struct rpc_call *call, const char *id, const struct audit *a,
+    bool ended_ok, struct operator_cancel *c)
+{
+	struct locked_job lj;
+	enum job_state    to;
+	opsbus_err        err;
+
+	if ((err = control_read(call, id, &lj)) != OPSBUS_E_OK) {
+		return (err);
+	}
+	c->from_status = lj.job->status;
+	c->job = lj.job;
+	c->effect = "none";
+	if (lj.state == JOB_CANCELLED) {
+		/* Idempotent: accepted, nothing changes. */
+		return (OPSBUS_E_OK);
+	}
+	if (ended_ok
+	    && lifecycle_next(lj.state, JOB_EV_CANCEL, &to)
+	        == OPSBUS_E_TERMINAL_STATE) {
+		return (OPSBUS_E_OK);
+	}
+	if ((err = control_allowed(call, &lj, JOB_EV_CANCEL, &to))
+	    != OPSBUS_E_OK) {
+		return (err);
+	}
+	if (to == JOB_CANCELLED) {
+		c->effect = "cancelled";
+		return (control_write(
+		    call, &stmt_cancel, &lj, a, NULL, NULL, &c->job));
+	}
+	if (lj.job->cancel_requested) {
+		return (OPSBUS_E_OK);
+	}
+	c->effect = "cancel_requested";
+	return (control_write(
+	    call, &stmt_cancel_request, &lj, a, NULL, NULL, &c->job));
+}
+
 static opsbus_err
 cancel_command(struct rpc_call *call, const ProtobufCMessage *inm,
     ProtobufCMessage *outm, struct audit *a)
@@ -188,40 +229,18 @@ cancel_command(struct rpc_call *call, const ProtobufCMessage *inm,
 	    = (const Opsbus__V1__CancelJobRequest *) inm;
 	Opsbus__V1__CancelJobResponse *out
 	    = (Opsbus__V1__CancelJobResponse *) outm;
-	struct locked_job lj;
-	enum job_state    to;
-	const char       *effect;
-	opsbus_err        err;
+	struct operator_cancel c;
+	opsbus_err             err;
 
-	if ((err = control_read(call, in->id, &lj)) != OPSBUS_E_OK) {
-		return (err);
-	}
-	if (lj.state == JOB_CANCELLED) {
-		/* Idempotent: accepted, nothing changes. */
-		effect = "none";
-		out->job = lj.job;
-	} else if ((err = control_allowed(call, &lj, JOB_EV_CANCEL, &to))
+	if ((err = operator_cancel(call, in->id, a, false, &c))
 	    != OPSBUS_E_OK) {
 		return (err);
-	} else if (to == JOB_CANCELLED) {
-		effect = "cancelled";
-		err = control_write(
-		    call, &stmt_cancel, &lj, a, NULL, NULL, &out->job);
-	} else if (lj.job->cancel_requested) {
-		effect = "none";
-		out->job = lj.job;
-	} else {
-		effect = "cancel_requested";
-		err = control_write(
-		    call, &stmt_cancel_request, &lj, a, NULL, NULL, &out->job);
 	}
-	if (err != OPSBUS_E_OK) {
-		return (err);
-	}
-	out->changed = strcmp(effect, "none") != 0;
+	out->job = c.job;
+	out->changed = strcmp(c.effect, "none") != 0;
 	a->details = audit_json(call,
-	    json_pack("{s:s, s:s}", "from_status", lj.job->status, "effect",
-	        effect));
+	    json_pack("{s:s, s:s}", "from_status", c.from_status, "effect",
+	        c.effect));
 	return (OPSBUS_E_OK);
 }
 

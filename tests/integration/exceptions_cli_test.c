@@ -151,8 +151,16 @@ test_conflict_resolved_by_replay(void)
 
 	const char *resolve[] = {"exceptions", "resolve", id, "--action",
 	    "override_and_replay", "--actor", "alice", "--notes",
-	    "LAST is the corrected amount", NULL};
+	    "LAST is the corrected amount", "--cancel-superseded", NULL};
 	out = run(0, resolve, NULL);
+	/* The first request's job, superseded, is cancelled with it. */
+	CU_ASSERT(has(out, "superseded job "));
+	CU_ASSERT(has(out, original));
+	CU_ASSERT(has(out, ": cancelled (now cancelled)"));
+	ASSERT_INT_EQ(ou_count("SELECT count(*) FROM jobs WHERE id = '%s' "
+	                       "AND status = 'cancelled'",
+	                  original),
+	    1);
 	job = harness_sql(
 	    NULL, "SELECT job_id FROM exceptions WHERE id = '%s'", id);
 	CU_ASSERT_FATAL(job != NULL && job[0] != '\0');

@@ -207,4 +207,60 @@ out=$(curl -s "$BASE_URL/api/v1/events?topicPrefix=exception.&limit=100" "${KEY[
 gw_expect "events: exception.opened four times, exception.resolved four times" "$out" \
 	'[e["topic"] for e in j["data"]["events"]].count("exception.opened") == 4 and [e["topic"] for e in j["data"]["events"]].count("exception.resolved") == 4'
 
+# --- cancel_superseded: the replay cancels the job the key answered ------
+# conflict Q KEY: the first request's job id (printed); a second request
+# with the key and another amount opens an exception, whose id goes to X.
+conflict() {
+	local out
+	out=$(create '{"queue":"'"$1"'","kind":"payment.captured","subject":"'"$2"'","idempotencyKey":"'"$2"'","payload":"{\"amount\":1}"}')
+	create '{"queue":"'"$1"'","kind":"payment.captured","subject":"'"$2"'","idempotencyKey":"'"$2"'","payload":"{\"amount\":2}"}' >/dev/null
+	printf '%s' "$out" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["data"]["job"]["id"])'
+}
+open_exception() {
+	curl -s "$BASE_URL/v1/exceptions?status=open&exceptionType=IDEMPOTENCY_CONFLICT" "${KEY[@]}" |
+		"$PY" -c 'import json,sys; print(json.load(sys.stdin)["data"]["exceptions"][0]["id"])'
+}
+job_json() { curl -s "$BASE_URL/api/v1/operator/jobs/$1" "${KEY[@]}"; }
+SUPERSEDE='Second amount is the corrected one; the first must not run'
+
+# A job not started yet: cancelled with the replay, in one transaction.
+OLD=$(conflict payments ord-4)
+X4=$(open_exception)
+bad "cancel_superseded without a replay" "$X4" '{"action":"mark_resolved_no_replay","actor":"carol","resolutionNotes":"'"$SUPERSEDE"'","cancelSuperseded":true}' 400 VALIDATION_ERROR
+gw_expect "... and the first job is still queued" "$(job_json "$OLD")" 'j["data"]["job"]["status"] == "queued"'
+r=$(resolve "$X4" '{"action":"override_and_replay","actor":"carol","resolutionNotes":"'"$SUPERSEDE"'","cancelSuperseded":true}')
+gw_status "override_and_replay with cancelSuperseded: 200" 200 "$(gw_code "$r")"
+gw_expect "... the new job is created and the superseded one cancelled" "$(gw_body "$r")" \
+	'j["data"]["created"] and j["data"]["job"]["status"] == "queued" and j["data"]["supersededEffect"] == "cancelled" and j["data"]["supersededJob"]["jobId"] == "'"$OLD"'" and j["data"]["supersededJob"]["status"] == "cancelled"'
+gw_expect "... the cancel is attributed on the old job: summary and timeline" "$(job_json "$OLD")" \
+	'j["data"]["job"]["status"] == "cancelled" and "superseded by job" in j["data"]["job"]["completionSummary"] and "'"$SUPERSEDE"'" in j["data"]["job"]["completionSummary"] and any(e["eventType"] == "cancelled" and e["actor"] == "carol" for e in j["data"]["timeline"])'
+out=$(curl -s "$BASE_URL/api/v1/operator/audit?target=exception:$X4" "${KEY[@]}")
+gw_expect "... and the resolution's audit row names it" "$out" \
+	'[json.loads(e["details"]) for e in j["data"]["entries"] if e["outcome"] == "accepted"][0]["superseded"] == "cancelled" and [json.loads(e["details"]) for e in j["data"]["entries"] if e["outcome"] == "accepted"][0]["superseded_job_id"] == "'"$OLD"'"'
+
+# A running job: its cancel is requested; its worker learns at its heartbeat.
+OLD=$(conflict payments-run ord-5)
+r=$(gw_curl -X POST "$BASE_URL/api/v1/queues/payments-run/claim" "${JSON[@]}" "${KEY[@]}" -d '{"workerId":"w-1"}')
+gw_expect "the first job is claimed by a worker" "$(gw_body "$r")" 'j["data"]["jobs"][0]["job"]["id"] == "'"$OLD"'"'
+r=$(resolve "$(open_exception)" '{"action":"override_and_replay","actor":"carol","resolutionNotes":"'"$SUPERSEDE"'","cancelSuperseded":true}')
+gw_expect "a running superseded job gets its cancel requested" "$(gw_body "$r")" \
+	'j["data"]["created"] and j["data"]["supersededEffect"] == "cancel_requested" and j["data"]["supersededJob"]["status"] == "in_progress" and j["data"]["supersededJob"]["cancelRequested"]'
+
+# A finished job is left as it is; the resolution still goes through.
+OLD=$(conflict payments ord-6)
+r=$(gw_curl -X POST "$BASE_URL/api/v1/operator/jobs/$OLD/force-complete" "${JSON[@]}" "${KEY[@]}" \
+	-d '{"actor":"carol","reason":"Paid by hand at the counter","completionSummary":"paid by hand"}')
+gw_expect "the first job is force-completed" "$(gw_body "$r")" 'j["ok"]'
+r=$(resolve "$(open_exception)" '{"action":"override_and_replay","actor":"carol","resolutionNotes":"'"$SUPERSEDE"'","cancelSuperseded":true}')
+gw_expect "a finished superseded job is left as it is (effect none)" "$(gw_body "$r")" \
+	'j["data"]["created"] and j["data"]["supersededEffect"] == "none" and j["data"]["supersededJob"]["status"] == "succeeded"'
+
+# The canonical request is the one the key answers: no new job, nothing
+# superseded.
+OLD=$(conflict payments ord-7)
+r=$(resolve "$(open_exception)" '{"action":"override_and_replay","actor":"carol","resolutionNotes":"The first amount was right after all","canonical":"first","cancelSuperseded":true}')
+gw_expect "canonical first: no job made, none cancelled" "$(gw_body "$r")" \
+	'not j["data"]["created"] and j["data"]["job"]["jobId"] == "'"$OLD"'" and j["data"]["supersededEffect"] == "none" and "supersededJob" not in j["data"]'
+gw_expect "... and the first job still queued" "$(job_json "$OLD")" 'j["data"]["job"]["status"] == "queued"'
+
 gw_finish

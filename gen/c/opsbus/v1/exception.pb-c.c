@@ -1234,7 +1234,7 @@ const ProtobufCMessageDescriptor opsbus__v1__get_exception_response__descriptor 
   (ProtobufCMessageInit) opsbus__v1__get_exception_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor opsbus__v1__resolve_exception_request__field_descriptors[6] =
+static const ProtobufCFieldDescriptor opsbus__v1__resolve_exception_request__field_descriptors[7] =
 {
   {
     "id",
@@ -1308,10 +1308,23 @@ static const ProtobufCFieldDescriptor opsbus__v1__resolve_exception_request__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cancel_superseded",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Opsbus__V1__ResolveExceptionRequest, cancel_superseded),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned opsbus__v1__resolve_exception_request__field_indices_by_name[] = {
   1,   /* field[1] = action */
   2,   /* field[2] = actor */
+  6,   /* field[6] = cancel_superseded */
   4,   /* field[4] = canonical */
   0,   /* field[0] = id */
   5,   /* field[5] = override_patch */
@@ -1320,7 +1333,7 @@ static const unsigned opsbus__v1__resolve_exception_request__field_indices_by_na
 static const ProtobufCIntRange opsbus__v1__resolve_exception_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor opsbus__v1__resolve_exception_request__descriptor =
 {
@@ -1330,14 +1343,14 @@ const ProtobufCMessageDescriptor opsbus__v1__resolve_exception_request__descript
   "Opsbus__V1__ResolveExceptionRequest",
   "opsbus.v1",
   sizeof(Opsbus__V1__ResolveExceptionRequest),
-  6,
+  7,
   opsbus__v1__resolve_exception_request__field_descriptors,
   opsbus__v1__resolve_exception_request__field_indices_by_name,
   1,  opsbus__v1__resolve_exception_request__number_ranges,
   (ProtobufCMessageInit) opsbus__v1__resolve_exception_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor opsbus__v1__resolve_exception_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor opsbus__v1__resolve_exception_response__field_descriptors[5] =
 {
   {
     "exception",
@@ -1375,16 +1388,42 @@ static const ProtobufCFieldDescriptor opsbus__v1__resolve_exception_response__fi
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "superseded_job",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Opsbus__V1__ResolveExceptionResponse, superseded_job),
+    &opsbus__v1__operator_job__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "superseded_effect",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Opsbus__V1__ResolveExceptionResponse, superseded_effect),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned opsbus__v1__resolve_exception_response__field_indices_by_name[] = {
   2,   /* field[2] = created */
   0,   /* field[0] = exception */
   1,   /* field[1] = job */
+  4,   /* field[4] = superseded_effect */
+  3,   /* field[3] = superseded_job */
 };
 static const ProtobufCIntRange opsbus__v1__resolve_exception_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor opsbus__v1__resolve_exception_response__descriptor =
 {
@@ -1394,7 +1433,7 @@ const ProtobufCMessageDescriptor opsbus__v1__resolve_exception_response__descrip
   "Opsbus__V1__ResolveExceptionResponse",
   "opsbus.v1",
   sizeof(Opsbus__V1__ResolveExceptionResponse),
-  3,
+  5,
   opsbus__v1__resolve_exception_response__field_descriptors,
   opsbus__v1__resolve_exception_response__field_indices_by_name,
   1,  opsbus__v1__resolve_exception_response__number_ranges,

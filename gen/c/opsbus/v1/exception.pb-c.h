@@ -269,10 +269,17 @@ struct  Opsbus__V1__ResolveExceptionRequest
    * priority and run_at; not queue.
    */
   char *override_patch;
+  /*
+   * override_and_replay only: when the replay creates a job, cancel the
+   * job the key answered before it (the superseded job), with the actor
+   * and the resolution notes as the cancel's attribution, so that only
+   * the canonical request's job runs.
+   */
+  protobuf_c_boolean cancel_superseded;
 };
 #define OPSBUS__V1__RESOLVE_EXCEPTION_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opsbus__v1__resolve_exception_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Opsbus__V1__ResolveExceptionResponse
@@ -288,10 +295,20 @@ struct  Opsbus__V1__ResolveExceptionResponse
    * false when the canonical request's job existed already.
    */
   protobuf_c_boolean created;
+  /*
+   * cancel_superseded: the job the key answered before, after the cancel,
+   * and what the cancel did to it: "cancelled" (it had not started),
+   * "cancel_requested" (it was running: its worker learns at its next
+   * heartbeat), or "none" (it had ended, or its cancel was asked already;
+   * also when the replay created no job, and then superseded_job is
+   * unset).
+   */
+  Opsbus__V1__OperatorJob *superseded_job;
+  char *superseded_effect;
 };
 #define OPSBUS__V1__RESOLVE_EXCEPTION_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&opsbus__v1__resolve_exception_response__descriptor) \
-    , NULL, NULL, 0 }
+    , NULL, NULL, 0, NULL, (char *)protobuf_c_empty_string }
 
 
 /* Opsbus__V1__Exception methods */
