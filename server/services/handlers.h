@@ -17,7 +17,7 @@
 /* health.c */
 HANDLER(health_check);
 
-/* job.c */
+/* job.c, job_read.c */
 HANDLER(job_create);
 /* CreateJob's group commit: the calls that arrive together, in one
  * transaction. */

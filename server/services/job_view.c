@@ -1,12 +1,17 @@
 /*
- * Row-to-message mapping for jobs and their history. Strings are copied
- * into the call's arena: the rows are freed before the reply is packed.
+ * Row-to-message mapping for jobs and their history, and the statement
+ * that reads one job by its id. Strings are copied into the call's arena:
+ * the rows are freed before the reply is packed.
  */
 #include "services/job_view.h"
 
 #include <string.h>
 
 #include "store/db.h"
+
+const struct db_stmt job_stmt_get = {"job_get",
+    "SELECT " JOB_COLUMNS " FROM jobs WHERE id = $1::uuid AND "
+    "($2 = '' OR tenant = $2)"};
 
 static const struct db_stmt stmt_attempts = {"job_view_attempts",
     "SELECT " ATTEMPT_COLUMNS " FROM job_attempts WHERE job_id = $1 "

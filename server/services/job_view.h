@@ -1,7 +1,8 @@
 /*
  * Reading jobs, attempts and timeline events out of rows into protobuf
  * messages. Every query that returns jobs selects JOB_COLUMNS (in this
- * order), so one function maps them all.
+ * order), so one function maps them all. The statement that reads one job
+ * by its id is here too, for the services that share it.
  */
 #ifndef OPSBUS_SERVICES_JOB_VIEW_H
 #define OPSBUS_SERVICES_JOB_VIEW_H
@@ -10,6 +11,7 @@
 #include "services/call.h"
 
 struct db_rows;
+struct db_stmt;
 
 /* A timestamptz column as RFC 3339 UTC with microseconds, "" for NULL. */
 #define SQL_TS(col)                                     \
@@ -51,6 +53,15 @@ struct db_rows;
 
 #define EVENT_COLUMNS \
 	"event_id, event_type, actor, payload::text, " SQL_TS("created_at")
+
+/*
+ * The job of id $1 (a UUID) as JOB_COLUMNS, when its tenant is $2 or $2 is
+ * "" (every tenant): no row when there is none. One object for GetJob
+ * (job_read.c) and CreateJob's idempotency answers (job.c): a connection
+ * knows its prepared statements by address, so a copy under the same name
+ * would be prepared a second time and refused.
+ */
+extern const struct db_stmt job_stmt_get;
 
 /* Job from row r of rows, starting at column col. NULL if out of memory. */
 Opsbus__V1__Job *job_from_row(
