@@ -108,6 +108,18 @@ cli_int(const char *name, const char *value, long lo, long hi)
 	return (v);
 }
 
+bool
+cli_take_limit(struct cli_args *args, int32_t *limit)
+{
+	const char *v = cli_take(args, "--limit");
+
+	if (v == NULL) {
+		return (false);
+	}
+	*limit = (int32_t) cli_int("--limit", v, -2147483647L, 2147483647L);
+	return (true);
+}
+
 void
 cli_done(struct cli_args *args, int max_positional)
 {

@@ -8,6 +8,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "opsbus.h"
@@ -38,6 +39,12 @@ int cli_take_all(
 bool cli_flag(struct cli_args *args, const char *name);
 /* Parses an integer option value in [lo, hi] or exits with status 2. */
 long cli_int(const char *name, const char *value, long lo, long hi);
+/*
+ * Removes "--limit N" of a list command into *limit and returns whether it
+ * was there. Any 32-bit value passes: the server checks the range, so that
+ * its message is the one people see.
+ */
+bool cli_take_limit(struct cli_args *args, int32_t *limit);
 /*
  * Checks that only `positional` arguments remain (exits 2 naming an unknown
  * option otherwise) and returns the i-th of them, or NULL.

@@ -324,11 +324,9 @@ cmd_audit(struct cli *cli)
 	if ((v = cli_take(&cli->args, "--page-token")) != NULL) {
 		req.page_token = CLI_PB_STR(v);
 	}
-	if ((v = cli_take(&cli->args, "--limit")) != NULL) {
+	if (cli_take_limit(&cli->args, &req.limit)) {
 		req.limit_value_case
 		    = OPSBUS__V1__LIST_AUDIT_LOG_REQUEST__LIMIT_VALUE_LIMIT;
-		req.limit = (int32_t) cli_int(
-		    "--limit", v, -2147483647L, 2147483647L);
 	}
 	cli_done(&cli->args, 0);
 	res = (Opsbus__V1__ListAuditLogResponse *) cli_call(cli,

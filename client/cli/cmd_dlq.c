@@ -115,11 +115,9 @@ dlq_list(struct cli *cli)
 	if ((v = cli_take(&cli->args, "--queue")) != NULL) {
 		req.queue = CLI_PB_STR(v);
 	}
-	if ((v = cli_take(&cli->args, "--limit")) != NULL) {
+	if (cli_take_limit(&cli->args, &req.limit)) {
 		req.limit_value_case
 		    = OPSBUS__V1__LIST_DEAD_LETTERS_REQUEST__LIMIT_VALUE_LIMIT;
-		req.limit = (int32_t) cli_int(
-		    "--limit", v, -2147483647L, 2147483647L);
 	}
 	cli_done(&cli->args, 0);
 	res = (Opsbus__V1__ListDeadLettersResponse *) cli_call(cli,
@@ -356,11 +354,9 @@ dlq_eligible(struct cli *cli)
 	if ((v = cli_take(&cli->args, "--queue")) != NULL) {
 		req.queue = CLI_PB_STR(v);
 	}
-	if ((v = cli_take(&cli->args, "--limit")) != NULL) {
+	if (cli_take_limit(&cli->args, &req.limit)) {
 		req.limit_value_case
 		    = OPSBUS__V1__LIST_REPLAY_ELIGIBLE_REQUEST__LIMIT_VALUE_LIMIT;
-		req.limit = (int32_t) cli_int(
-		    "--limit", v, -2147483647L, 2147483647L);
 	}
 	cli_done(&cli->args, 0);
 	res = (Opsbus__V1__ListReplayEligibleResponse *) cli_call(cli,
