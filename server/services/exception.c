@@ -580,8 +580,8 @@ cancel_superseded(struct rpc_call             *call,
 	opsbus_err             err;
 
 	out->superseded_effect = PB_STR("none");
-	if (!in->cancel_superseded || !out->created || x->job_id[0] == '\0'
-	    || strcmp(x->job_id, job->id) == 0) {
+	/* A created job is a new one: never the one the key answered. */
+	if (!in->cancel_superseded || !out->created || x->job_id[0] == '\0') {
 		return (OPSBUS_E_OK);
 	}
 	/* The cancelled job's summary and event say why, and by whom. */
