@@ -146,6 +146,14 @@ side_turn(struct side *s, int conc, int (*op)(void *arg, int thread),
 	s->jobs += rate * secs;
 }
 
+/* A latency row: the pct percentile of o's calls against f's, in ms. */
+static void
+latency_row(const char *name, struct side *o, struct side *f, double pct)
+{
+	bench_row(name, (double) bench_samples_pct(&o->lat, pct) / 1e6,
+	    (double) bench_samples_pct(&f->lat, pct) / 1e6, "ms", true);
+}
+
 /*
  * Jobs/s of opsbus (o) and of the floor (f) at conc producers, and the
  * calls/s of the ceiling (*c, a shorter slice each turn).
@@ -273,12 +281,10 @@ main(int argc, char **argv)
 		bench_row(name, c, f.rate, "calls/s", false);
 		snprintf(name, sizeof(name), "CreateJob, %d producer%s, p50",
 		    conc[i], conc[i] > 1 ? "s" : "");
-		bench_row(name, (double) bench_samples_pct(&o.lat, 50) / 1e6,
-		    (double) bench_samples_pct(&f.lat, 50) / 1e6, "ms", true);
+		latency_row(name, &o, &f, 50);
 		snprintf(name, sizeof(name), "CreateJob, %d producer%s, p99",
 		    conc[i], conc[i] > 1 ? "s" : "");
-		bench_row(name, (double) bench_samples_pct(&o.lat, 99) / 1e6,
-		    (double) bench_samples_pct(&f.lat, 99) / 1e6, "ms", true);
+		latency_row(name, &o, &f, 99);
 		snprintf(name, sizeof(name), "CreateJob, %d producer%s",
 		    conc[i], conc[i] > 1 ? "s" : "");
 		bench_cpu_rows(name, &o.cpu, o.jobs, &f.cpu, f.jobs);
@@ -289,8 +295,7 @@ main(int argc, char **argv)
 		snprintf(name, sizeof(name),
 		    "CreateJob vs same rows/commit, %d producer%s, p99",
 		    conc[i], conc[i] > 1 ? "s" : "");
-		bench_row(name, (double) bench_samples_pct(&o.lat, 99) / 1e6,
-		    (double) bench_samples_pct(&fr.lat, 99) / 1e6, "ms", true);
+		latency_row(name, &o, &fr, 99);
 		snprintf(name, sizeof(name), "same rows/commit, %d producer%s",
 		    conc[i], conc[i] > 1 ? "s" : "");
 		bench_cpu_rows(name, &o.cpu, o.jobs, &fr.cpu, fr.jobs);
